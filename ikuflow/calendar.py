@@ -1,0 +1,127 @@
+"""Working days, office time zones and due-time arithmetic.
+
+Times in the database are naive UTC datetimes; times shown to people are in the office's zone.
+Working days skip weekends and Indonesian public holidays and collective leave (cuti bersama,
+from the ``holidays`` package), plus extra dates the caller passes (a calendar file).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date, datetime, timedelta, timezone
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from ikuflow.definition.model import Deadline
+from ikuflow.errors import UsageError
+
+UTC = timezone.utc
+ZONE_NAMES = {"Asia/Jakarta": "WIB", "Asia/Makassar": "WITA", "Asia/Jayapura": "WIT"}
+
+
+@lru_cache(maxsize=64)
+def zone(name: str) -> ZoneInfo:
+    """The ZoneInfo for ``name``; UsageError (exit 2) for an unknown zone."""
+    alias = {"WIB": "Asia/Jakarta", "WITA": "Asia/Makassar", "WIT": "Asia/Jayapura"}.get(name.upper(), name)
+    try:
+        if not alias or alias.startswith(("/", ".")) or ".." in alias:
+            raise ValueError(alias)
+        return ZoneInfo(alias)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UsageError(f"unknown time zone '{name}'; use WIB, WITA, WIT or an IANA name such "
+                         "as Asia/Jakarta") from None
+
+
+def default_zone() -> ZoneInfo:
+    """The zone for clock values written without an offset (IKUFLOW_TZ, default WIB)."""
+    return zone(os.environ.get("IKUFLOW_TZ", "Asia/Jakarta"))
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def parse_at(text: str | None) -> datetime:
+    """Parse an ``--at`` value into naive UTC; None means now.
+
+    Accepts ISO 8601 with or without an offset (``2026-01-27T10:00+07:00``,
+    ``2026-01-27 10:00``) or a bare date (midnight). Without an offset the time is local to
+    IKUFLOW_TZ (default Asia/Jakarta).
+    """
+    if text is None:
+        return now_utc()
+    raw = text.strip()
+    try:
+        dt = datetime.fromisoformat(raw.replace("Z", "+00:00") if raw.endswith("Z") else raw)
+    except ValueError:
+        raise UsageError(f"'{text}' is not a valid date-time; write it like "
+                         "2026-01-27T10:00+07:00 or 2026-01-27") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=default_zone())
+    return dt.astimezone(UTC).replace(tzinfo=None)
+
+
+def parse_date(text: str, what: str = "date") -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(f"'{text}' is not a valid {what}; write it like 2026-01-28") from None
+
+
+def to_local(utc_naive: datetime, tz: str) -> datetime:
+    return utc_naive.replace(tzinfo=UTC).astimezone(zone(tz))
+
+
+def fmt_local(utc_naive: datetime | None, tz: str) -> str:
+    """``2026-01-21 16:00 WIB`` for people; empty for None."""
+    if utc_naive is None:
+        return ""
+    local = to_local(utc_naive, tz)
+    return local.strftime("%Y-%m-%d %H:%M ") + ZONE_NAMES.get(tz, local.strftime("%Z"))
+
+
+def fmt_span(delta: timedelta) -> str:
+    """A short human span: ``2d 3h``, ``5h 10m``, ``12m``."""
+    secs = int(abs(delta.total_seconds()))
+    d, rem = divmod(secs, 86400)
+    h, m = rem // 3600, rem % 3600 // 60
+    if d:
+        return f"{d}d {h}h"
+    if h:
+        return f"{h}h {m}m"
+    return f"{m}m"
+
+
+@lru_cache(maxsize=32)
+def _public_holidays(year: int) -> frozenset[date]:
+    import holidays
+
+    return frozenset(holidays.Indonesia(years=year, categories=("public", "government")))
+
+
+def is_working_day(d: date, extra: frozenset[date] = frozenset()) -> bool:
+    return d.weekday() < 5 and d not in _public_holidays(d.year) and d not in extra
+
+
+def working_days_before(d: date, n: int, extra: frozenset[date] = frozenset()) -> date:
+    """The working day ``n`` working days before ``d``; ``n == 0`` is ``d`` itself if it is a
+    working day, else the last working day before it."""
+    cur = d
+    while not is_working_day(cur, extra):
+        cur -= timedelta(days=1)
+    for _ in range(n):
+        cur -= timedelta(days=1)
+        while not is_working_day(cur, extra):
+            cur -= timedelta(days=1)
+    return cur
+
+
+def due_at(signing_date: date, deadline: Deadline, tz: str,
+           extra: frozenset[date] = frozenset()) -> datetime:
+    """The due time (naive UTC) of a step with ``deadline`` for an office in ``tz``."""
+    if deadline.unit == "calendar_days":
+        day = signing_date - timedelta(days=deadline.days_before)
+    else:
+        day = working_days_before(signing_date, deadline.days_before, extra)
+    local = datetime.combine(day, deadline.at, tzinfo=zone(tz))
+    return local.astimezone(UTC).replace(tzinfo=None)

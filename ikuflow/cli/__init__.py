@@ -1,0 +1,68 @@
+"""The ``ikuflow`` command line: argument parsing and output only, no business logic.
+
+Command modules import nothing heavy at module level (no SQLAlchemy, APScheduler, Jinja2 or
+aiosmtplib, not even Rich), so ``ikuflow --help`` starts fast; each command imports what it
+uses. ``main`` turns every :class:`ikuflow.errors.IkuflowError` into one clear line on
+stderr and its exit code.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from ikuflow.cli import directory, documents, workflow
+
+HELP = """ikuflow moves IKU documents through their approval workflow
+(draft -> division_review -> synchronized -> chair_approved -> signed)
+and makes sure nobody misses the signing date.
+
+Start with 'ikuflow init', add offices and people, then 'ikuflow new' and
+'ikuflow advance'. 'ikuflow demo' walks a document from draft to signed.
+
+Exit codes: 0 ok, 1 other error (an invalid workflow file included), 2 usage error,
+3 unknown document/office/division/person/event, 4 event not allowed now or a guard
+failed, 5 the actor lacks the role, 6 conflict (the document changed; retry).
+
+Environment: IKUFLOW_DATABASE_URL (default sqlite:///ikuflow.db), IKUFLOW_USER (the
+actor for new/advance), IKUFLOW_WORKFLOWS (the workflow folder), IKUFLOW_TZ (zone
+of --at values without an offset, default Asia/Jakarta)."""
+
+app = typer.Typer(help=HELP, rich_markup_mode=None, no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False,
+                  context_settings={"help_option_names": ["-h", "--help"]})
+app.add_typer(workflow.app, name="workflow")
+app.add_typer(directory.office_app, name="office")
+app.add_typer(directory.division_app, name="division")
+app.add_typer(directory.person_app, name="person")
+directory.register(app)
+documents.register(app)
+
+
+@app.callback()
+def _root(db: str = typer.Option(None, "--db", metavar="URL", envvar="IKUFLOW_DATABASE_URL",
+                                 help="Database URL (default sqlite:///ikuflow.db).")) -> None:
+    if db:
+        os.environ["IKUFLOW_DATABASE_URL"] = db
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The console script: run the app, map ikuflow errors to exit codes."""
+    from ikuflow.errors import IkuflowError
+
+    try:
+        app(args=argv, prog_name="ikuflow")
+    except IkuflowError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # a database error is the operator's to fix, not a traceback
+        if type(exc).__module__.split(".")[0] not in ("sqlite3", "sqlalchemy"):
+            raise
+        print(f"error: database error: {exc}; is IKUFLOW_DATABASE_URL an ikuflow database "
+              "('ikuflow init' creates or upgrades one)?", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,113 @@
+"""Document commands: ``new``, ``advance``, ``status``, ``list``, ``history``, ``demo``."""
+
+from __future__ import annotations
+
+import typer
+
+from ikuflow.cli.common import JSON_OPT, as_option, at_option, clock, emit_json, say, table
+
+
+def register(app: typer.Typer) -> None:
+    for fn in (new, advance, status, list_, history, demo):
+        app.command(fn.__name__.rstrip("_"))(fn)
+
+
+def _service():
+    from ikuflow.service import Service
+
+    return Service()
+
+
+def new(office: str = typer.Option(..., "--office", help="Office code, e.g. pacitan."),
+        division: str = typer.Option(..., "--division", help="Division code, e.g. sdmo."),
+        year: int = typer.Option(..., "--year", help="The IKU year, e.g. 2026."),
+        signing_date: str = typer.Option(..., "--signing-date", metavar="YYYY-MM-DD",
+                                         help="The day the IKU documents are signed."),
+        title: str = typer.Option(None, "--title", help="Default: 'IKU <DIVISION> <office> <year>'."),
+        workflow: str = typer.Option("iku", "--workflow", help="Workflow name."),
+        actor: str = as_option(), at: str = at_option(), as_json: bool = JSON_OPT) -> None:
+    """Create a document in draft and print its key (e.g. pacitan-sdmo-2026)."""
+    from ikuflow.calendar import parse_date
+
+    when = clock(at)
+    signing = parse_date(signing_date, "signing date")
+    res = _service().new(office, division, year, signing, actor or "", title, workflow, when)
+    emit_json(res) if as_json else say(res["key"])
+
+
+def advance(key: str = typer.Argument(..., help="Document key, e.g. pacitan-sdmo-2026."),
+            event: str = typer.Argument(..., help="Event to fire: submit, synchronize, approve, sign, send_back."),
+            comment: str = typer.Option(None, "--comment", "-m", help="Why (required for send_back)."),
+            if_version: int = typer.Option(None, "--if-version",
+                                           help="Refuse (exit 6) unless the document is at this version."),
+            actor: str = as_option(), at: str = at_option(), as_json: bool = JSON_OPT) -> None:
+    """Fire an event on a document and print its new state."""
+    when = clock(at)
+    res = _service().advance(key, event, actor or "", comment, when, if_version)
+    emit_json(res) if as_json else say(res["state"])
+
+
+def status(key: str = typer.Argument(..., help="Document key, e.g. pacitan-sdmo-2026."),
+           at: str = at_option(), as_json: bool = JSON_OPT) -> None:
+    """State, due time, time left or overdue, and who must act."""
+    res = _service().status(key, clock(at))
+    if as_json:
+        emit_json(res)
+        return
+    who = ", ".join(f"{p['name']} <{p['email']}> ({p['role']})" for p in res["must_act"])
+    if res["final"]:
+        due = "-"
+    elif res["due_at"] is None:
+        due = "no deadline"
+    else:
+        due = f"{res['due_local']} ({'OVERDUE by ' + res['time_left'][1:] if res['overdue'] else res['time_left'] + ' left'})"
+    rows = [("document", f"{res['key']}: {res['title']}"),
+            ("office", f"{res['office_name']} ({res['office']}), division {res['division_name']}"),
+            ("signing date", res["signing_date"]),
+            ("state", f"{res['state']} ({res['state_title']})" + (" - final" if res["final"] else "")),
+            ("due", due),
+            ("must act", who or ("-" if res["final"] else "nobody is assigned: add the role with 'ikuflow person add'")),
+            ("next events", ", ".join(res["allowed_events"]) or "-"),
+            ("version", str(res["version"])),
+            ("workflow", f"{res['workflow']} v{res['workflow_version']}")]
+    table(None, ["", ""], rows)
+
+
+def list_(state: str = typer.Option(None, "--state", help="Only documents in this state."),
+          office: str = typer.Option(None, "--office", help="Only this office."),
+          division: str = typer.Option(None, "--division", help="Only this division."),
+          year: int = typer.Option(None, "--year", help="Only this year."),
+          overdue: bool = typer.Option(False, "--overdue", help="Only overdue documents."),
+          at: str = at_option(), as_json: bool = JSON_OPT) -> None:
+    """List documents, filtered."""
+    rows = _service().list(state, office, division, year, overdue, clock(at))
+    if as_json:
+        emit_json(rows)
+        return
+    table(f"{len(rows)} document(s)", ["key", "state", "due", "overdue", "version"],
+          [(r["key"], r["state"], r["due_local"], "yes" if r["overdue"] else "", r["version"]) for r in rows])
+
+
+def history(key: str = typer.Argument(..., help="Document key, e.g. pacitan-sdmo-2026."),
+            at: str = at_option(), as_json: bool = JSON_OPT) -> None:
+    """Who did what and when, oldest first (with --at: as it stood at that time)."""
+    rows = _service().history(key, clock(at) if at is not None else None)
+    if as_json:
+        emit_json(rows)
+        return
+    table(f"history of {key}", ["when", "who", "event", "from", "to", "comment"],
+          [(r["at_local"], r["actor"] + (f" (acting for {r['acting_for']})" if r["acting_for"] else ""),
+            r["event"], r["from"] or "", r["to"], r["comment"] or "") for r in rows])
+
+
+def demo(directory: str = typer.Option("demo", "--dir", help="Where the demo database goes (recreated)."),
+         ) -> None:
+    """Walk a real document from draft to signed on a fresh SQLite database.
+
+    Creates DIR/ikuflow.db, adds Bawaslu Kabupaten Pacitan under Bawaslu Provinsi Jawa
+    Timur with its coordinator, secretariat and chair, and runs each step as the CLI
+    command a user would type, then prints status and history.
+    """
+    from ikuflow.demo import run
+
+    run(directory)

@@ -1,0 +1,92 @@
+"""The README's demo: one real document from draft to signed, as CLI commands.
+
+Each step is printed as the command a user would type and run through the same Typer app
+in this process, against a fresh SQLite database.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+from pathlib import Path
+
+SIGNING = "2026-01-28"
+COORD, SECR, CHAIR = "sri.wahyuni@pacitan.bawaslu.go.id", "budi.santoso@pacitan.bawaslu.go.id", \
+    "ahmad.fauzi@pacitan.bawaslu.go.id"
+COORD_HUKUM = "dewi.lestari@pacitan.bawaslu.go.id"
+
+SETUP = [
+    ["init"],
+    ["office", "add", "ri", "--name", "Bawaslu Republik Indonesia", "--tz", "Asia/Jakarta"],
+    ["office", "add", "jawa-timur", "--name", "Bawaslu Provinsi Jawa Timur", "--parent", "ri"],
+    ["office", "add", "pacitan", "--name", "Bawaslu Kabupaten Pacitan", "--parent", "jawa-timur"],
+    ["person", "add", COORD, "--name", "Sri Wahyuni", "--role", "coordinator", "--office", "pacitan",
+     "--division", "sdmo"],
+    ["person", "add", COORD_HUKUM, "--name", "Dewi Lestari", "--role", "coordinator",
+     "--office", "pacitan", "--division", "hukum"],
+    ["person", "add", SECR, "--name", "Budi Santoso", "--role", "secretariat", "--office", "pacitan"],
+    ["person", "add", CHAIR, "--name", "Ahmad Fauzi", "--role", "chair", "--office", "pacitan"],
+]
+KEY = "pacitan-sdmo-2026"
+WALK = [
+    ["new", "--office", "pacitan", "--division", "sdmo", "--year", "2026", "--signing-date", SIGNING,
+     "--as", COORD, "--at", "2026-01-12T09:00+07:00"],
+    ["advance", KEY, "submit", "--as", COORD, "--at", "2026-01-19T10:00+07:00"],
+    ["status", KEY, "--at", "2026-01-20T08:00+07:00"],
+    ["advance", KEY, "synchronize", "--as", SECR, "--at", "2026-01-21T14:00+07:00"],
+    ["advance", KEY, "approve", "--as", CHAIR, "--at", "2026-01-26T11:00+07:00"],
+    ["advance", KEY, "sign", "--as", CHAIR, "--at", "2026-01-28T10:00+07:00"],
+    ["status", KEY, "--at", "2026-01-28T10:05+07:00"],
+    ["history", KEY],
+]
+REFUSALS = [
+    ["new", "--office", "pacitan", "--division", "hukum", "--year", "2026", "--signing-date", SIGNING,
+     "--as", COORD_HUKUM, "--at", "2026-01-12T09:00+07:00"],
+    ["advance", "pacitan-hukum-2026", "submit", "--as", COORD, "--at", "2026-01-19T10:00+07:00"],
+    ["advance", "pacitan-hukum-2026", "sign", "--as", CHAIR, "--at", "2026-01-19T10:00+07:00"],
+    ["advance", "pacitan-hukum-2026", "submit", "--as", COORD_HUKUM, "--at", "2026-01-19T11:00+07:00"],
+    ["advance", "pacitan-hukum-2026", "send_back", "--as", SECR, "--at", "2026-01-20T09:00+07:00"],
+    ["advance", "pacitan-hukum-2026", "send_back", "--as", SECR, "--at", "2026-01-20T09:05+07:00",
+     "--comment", "Indikator 2.3 belum sesuai Renstra; mohon diperbaiki."],
+    ["list", "--office", "pacitan", "--at", "2026-01-23T09:00+07:00"],
+]
+
+
+def _run(args: list[str]) -> int:
+    from ikuflow.cli import app
+    from ikuflow.errors import IkuflowError
+
+    print(f"\n$ ikuflow {shlex.join(args)}", flush=True)
+    try:
+        app(args=args, prog_name="ikuflow", standalone_mode=False)
+    except IkuflowError as exc:
+        print(f"error: {exc}  [exit {exc.exit_code}]", flush=True)
+        return exc.exit_code
+    return 0
+
+
+def run(directory: str = "demo") -> None:
+    folder = Path(directory)
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    url = f"sqlite:///{folder / 'ikuflow.db'}"
+    os.environ["IKUFLOW_DATABASE_URL"] = url
+    print(f"ikuflow demo: a fresh database at {folder / 'ikuflow.db'}")
+    print("\n== 1. Set up: the database, three offices and the Pacitan office's people")
+    for args in SETUP:
+        if _run(args):
+            raise SystemExit(1)
+    print(f"\n== 2. Walk {KEY} from draft to signed (signing date {SIGNING})")
+    for args in WALK:
+        if _run(args):
+            raise SystemExit(1)
+    print("\n== 3. What ikuflow refuses, and a document sent back with its reason")
+    expected = [0, 5, 4, 0, 4, 0, 0]
+    for args, want in zip(REFUSALS, expected):
+        got = _run(args)
+        if got != want:
+            raise SystemExit(f"demo: expected exit {want}, got {got}")
+    print(f"\nDone. Explore it yourself:\n  export IKUFLOW_DATABASE_URL={url}\n"
+          f"  ikuflow history {KEY}\n  ikuflow list --json\n  ikuflow workflow show")

@@ -1,0 +1,156 @@
+"""The workflow engine: one shared ``transitions`` Machine per workflow version.
+
+``Engine.fire`` decides one transition for a document whose state was read from the database
+and returns what must happen (the new state, its due time, who is told); it performs no I/O.
+The machine holds no models: a document is rehydrated as a small object, fired through
+``machine.events[name].trigger`` and dropped, so the cost does not grow with the number of
+documents. ``auto_transitions`` is off (no ``to_<state>`` shortcut around the approvals) and
+every condition is a function from ikuflow's own guard registry, never a name the
+``transitions`` library would resolve or import.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import lru_cache
+from typing import Callable
+
+from transitions import Machine
+
+from ikuflow.calendar import due_at, fmt_local
+from ikuflow.definition.model import Deadline, Workflow
+from ikuflow.errors import GuardFailed, NotAllowed, NotFound, RoleMissing
+
+
+class Doc:
+    """What firing an event needs to know about a document (rehydrated per request)."""
+
+    __slots__ = ("key", "state", "signing_date", "tz", "comment", "now", "refusal")
+
+    def __init__(self, key: str, state: str, signing_date: date, tz: str,
+                 comment: str | None = None, now: datetime | None = None) -> None:
+        self.key, self.state, self.signing_date, self.tz = key, state, signing_date, tz
+        self.comment, self.now = comment, now
+        self.refusal: tuple[str, str] | None = None
+
+
+# --- guards: name -> function(doc) returning None (pass) or the refusal message ----------------
+def _comment_required(doc: Doc) -> str | None:
+    if doc.comment and doc.comment.strip():
+        return None
+    return "a comment is required: say why, with --comment \"...\""
+
+
+def _not_before_signing_date(doc: Doc) -> str | None:
+    from datetime import time
+
+    from ikuflow.calendar import UTC, zone
+
+    start = datetime.combine(doc.signing_date, time(0), tzinfo=zone(doc.tz))
+    start_utc = start.astimezone(UTC).replace(tzinfo=None)
+    if doc.now is not None and doc.now >= start_utc:
+        return None
+    return (f"it cannot be signed before its signing date {doc.signing_date.isoformat()} "
+            f"(from {fmt_local(start_utc, doc.tz)})")
+
+
+GUARD_FUNCTIONS: dict[str, Callable[[Doc], str | None]] = {
+    "comment_required": _comment_required,
+    "not_before_signing_date": _not_before_signing_date,
+}
+
+
+def _condition(name: str) -> Callable:
+    check = GUARD_FUNCTIONS[name]
+
+    def condition(event_data) -> bool:
+        doc = event_data.model
+        refusal = check(doc)
+        if refusal is None:
+            return True
+        doc.refusal = (name, refusal)
+        return False
+
+    condition.__name__ = f"guard_{name}"
+    return condition
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one fired event decided. The service persists it in one transaction."""
+
+    event: str
+    source: str
+    dest: str
+    due_at: datetime | None
+    notify: tuple[str, ...]
+    template: str
+
+
+@lru_cache(maxsize=4096)
+def _due(signing_date: date, deadline: Deadline, tz: str, extra: frozenset[date]) -> datetime:
+    return due_at(signing_date, deadline, tz, extra)
+
+
+class Engine:
+    """The transitions Machine of one workflow version, shared by every document."""
+
+    def __init__(self, workflow: Workflow, extra_holidays: frozenset[date] = frozenset()) -> None:
+        self.workflow = workflow
+        self.extra_holidays = extra_holidays
+        specs = [{"trigger": ev.name, "source": list(ev.sources), "dest": ev.dest,
+                  "conditions": [_condition(g) for g in ev.guards]}
+                 for ev in workflow.events.values()]
+        self.machine = Machine(model=None, states=list(workflow.states), transitions=specs,
+                               initial=workflow.initial, auto_transitions=False, send_event=True,
+                               ignore_invalid_triggers=False)
+
+    def due_for(self, state: str, signing_date: date, tz: str) -> datetime | None:
+        """The due time of ``state`` for a document, or None (final state or no deadline)."""
+        deadline = self.workflow.states[state].due
+        if deadline is None or state in self.workflow.final:
+            return None
+        return _due(signing_date, deadline, tz, self.extra_holidays)
+
+    def check_role(self, doc: Doc, event: str, roles: frozenset[str], actor: str) -> None:
+        ev = self._event(event)
+        if "admin" in roles or roles & ev.roles:
+            return
+        needed = " or ".join(sorted(ev.roles))
+        have = ", ".join(sorted(roles)) or "none"
+        raise RoleMissing(f"{actor} may not {event} {doc.key}: it needs the {needed} role for "
+                          f"this document's office{' and division' if 'coordinator' in ev.roles else ''}"
+                          f" (roles here: {have}); ask the secretariat to assign it")
+
+    def fire(self, doc: Doc, event: str, roles: frozenset[str], actor: str = "actor") -> Outcome:
+        """Fire ``event`` on ``doc`` (whose ``state`` is the stored state); return the outcome.
+
+        Raises NotFound (unknown event), NotAllowed (wrong state), RoleMissing, GuardFailed.
+        ``doc.state`` is the new state afterwards.
+        """
+        ev = self._event(event)
+        source = doc.state
+        if source not in ev.sources:
+            allowed = self.workflow.events_from(source)
+            raise NotAllowed(
+                f"document {doc.key} is in '{source}'; '{event}' is allowed only from "
+                + ", ".join(f"'{s}'" for s in ev.sources)
+                + f" (allowed now: {', '.join(allowed) if allowed else 'nothing, it is final'})")
+        self.check_role(doc, event, roles, actor)
+        doc.refusal = None
+        if not self.machine.events[event].trigger(doc):
+            guard, message = doc.refusal or ("?", "a guard refused it")
+            raise GuardFailed(guard, f"cannot {event} {doc.key}: {message}")
+        return Outcome(event=event, source=source, dest=doc.state,
+                       due_at=self.due_for(doc.state, doc.signing_date, doc.tz),
+                       notify=ev.notify, template=ev.template)
+
+    def _event(self, event: str):
+        ev = self.workflow.events.get(event)
+        if ev is None:
+            from ikuflow.definition.load import hint
+
+            raise NotFound("event", event, f"{hint(event, list(self.workflow.events))} "
+                           f"(workflow '{self.workflow.name}')")
+        return ev

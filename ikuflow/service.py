@@ -1,0 +1,282 @@
+"""The document use cases. Each write is one transaction: load, ``Engine.fire``, then save the
+state (guarded by the version counter), the history row and the outbox rows together.
+
+These run on the raw driver connection (see ``store/db.py``): a persisted transition is a
+handful of statements, and going through the ORM would cost ten times the transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+from datetime import date, datetime
+
+from ikuflow.calendar import fmt_local, fmt_span, now_utc, to_local
+from ikuflow.errors import Conflict, NotFound, RoleMissing, UsageError
+from ikuflow.store.db import connect, fmt_ts, parse_ts, write
+
+DOC_SQL = ("SELECT d.id, d.state, d.version, d.signing_date, d.workflow_name, d.workflow_version,"
+           " d.office_code, d.division_code, o.tz FROM document d"
+           " JOIN office o ON o.code = d.office_code WHERE d.key = ?")
+ROLES_SQL = ("SELECT ra.role, ra.office_code, ra.division_code FROM person p"
+             " LEFT JOIN role_assignment ra ON ra.person_id = p.id WHERE p.email = ?")
+PEOPLE_SQL = ("SELECT p.email, p.name, ra.role, ra.division_code FROM role_assignment ra"
+              " JOIN person p ON p.id = ra.person_id WHERE ra.office_code = ?")
+UPDATE_SQL = ("UPDATE document SET state = ?, version = version + 1, updated_at = ?, due_at = ?,"
+              " next_action_at = ? WHERE id = ? AND version = ?")
+HISTORY_SQL = ("INSERT INTO history (document_id, at, actor, acting_for, event, from_state,"
+               " to_state, comment) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+OUTBOX_SQL = ("INSERT INTO outbox (document_id, kind, cause, recipient, template, payload,"
+              " message_id, status, attempts, next_attempt_at, created_at)"
+              " VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)")
+
+#: Roles that may create a document, besides admin (a coordinator only for their division).
+CREATE_ROLES = frozenset({"coordinator", "secretariat"})
+
+
+def _mail_domain() -> str:
+    sender = os.environ.get("IKUFLOW_MAIL_FROM", "ikuflow@localhost")
+    return sender.rsplit("@", 1)[-1].strip("> ") or "localhost"
+
+
+def message_id(cause: str) -> str:
+    """A deterministic Message-ID: a retry of the same cause is the same message."""
+    return f"<{hashlib.sha256(cause.encode()).hexdigest()[:32]}@{_mail_domain()}>"
+
+
+def iso_local(utc_naive: datetime | None, tz: str) -> str | None:
+    return None if utc_naive is None else to_local(utc_naive, tz).isoformat(timespec="seconds")
+
+
+def roles_here(rows, office: str, division: str) -> frozenset[str]:
+    """The roles a person's assignments give them on one document."""
+    out = set()
+    for role, r_office, r_division in rows:
+        if role == "admin" or (role == "coordinator" and r_office == office and r_division == division) \
+                or (role in ("secretariat", "chair") and r_office == office):
+            out.add(role)
+    return frozenset(out)
+
+
+class Service:
+    """Documents on one database. Not thread-safe: one per thread or process."""
+
+    def __init__(self, url: str | None = None, con: sqlite3.Connection | None = None) -> None:
+        self.con = con or connect(url)
+        self._engines: dict[tuple[str, int], object] = {}
+
+    def close(self) -> None:
+        self.con.close()
+
+    # --- workflows ----------------------------------------------------------------------------
+    def engine(self, name: str, version: int):
+        """The shared Engine of a stored workflow version (parsed once per process)."""
+        eng = self._engines.get((name, version))
+        if eng is None:
+            from ikuflow.definition import parse_text
+            from ikuflow.engine import Engine
+
+            row = self.con.execute("SELECT source, path FROM workflow_version WHERE name = ? AND"
+                                   " version = ?", (name, version)).fetchone()
+            if row is None:
+                raise NotFound("workflow", f"{name} v{version}", "run 'ikuflow init' to load it")
+            eng = Engine(parse_text(row[0], row[1] or name))
+            self._engines[(name, version)] = eng
+        return eng
+
+    def latest_version(self, name: str) -> int:
+        row = self.con.execute("SELECT max(version) FROM workflow_version WHERE name = ?",
+                               (name,)).fetchone()
+        if row is None or row[0] is None:
+            names = [r[0] for r in self.con.execute("SELECT DISTINCT name FROM workflow_version")]
+            from ikuflow.definition.load import hint
+
+            raise NotFound("workflow", name, hint(name, names) if names else "run 'ikuflow init'")
+        return row[0]
+
+    # --- people -------------------------------------------------------------------------------
+    def _roles(self, actor: str, office: str, division: str) -> frozenset[str]:
+        if not actor:
+            raise UsageError("who is acting? pass --as EMAIL or set IKUFLOW_USER")
+        rows = self.con.execute(ROLES_SQL, (actor.strip().lower(),)).fetchall()
+        if not rows:
+            raise NotFound("person", actor, "add them with 'ikuflow person add'")
+        return roles_here([r for r in rows if r[0] is not None], office, division)
+
+    def people(self, office: str, division: str, roles) -> list[dict]:
+        """The people holding ``roles`` on a document of ``office``/``division``."""
+        out, seen = [], set()
+        if not roles:
+            return out
+        for email, name, role, r_division in self.con.execute(PEOPLE_SQL, (office,)):
+            if role in roles and (role != "coordinator" or r_division == division) \
+                    and (email, role) not in seen:
+                seen.add((email, role))
+                out.append({"email": email, "name": name, "role": role})
+        out.sort(key=lambda p: (list(roles).index(p["role"]), p["email"]))
+        return out
+
+    # --- writes -------------------------------------------------------------------------------
+    def new(self, office: str, division: str, year: int, signing_date: date, actor: str,
+            title: str | None = None, workflow: str = "iku", at: datetime | None = None) -> dict:
+        """Create a document in its workflow's initial state, with its first history row."""
+        now = at or now_utc()
+        if not 2000 <= year <= 2100:
+            raise UsageError(f"year {year} is out of range; use a year like {now.year}")
+        office_row = self.con.execute("SELECT tz, name FROM office WHERE code = ?", (office,)).fetchone()
+        if office_row is None:
+            raise NotFound("office", office, "see 'ikuflow office list' or add it with 'ikuflow office add'")
+        if self.con.execute("SELECT 1 FROM division WHERE code = ?", (division,)).fetchone() is None:
+            raise NotFound("division", division, "the standard ones are sdmo, hukum, penanganan, "
+                           "pencegahan, sengketa; add others with 'ikuflow division add'")
+        version = self.latest_version(workflow)
+        eng = self.engine(workflow, version)
+        roles = self._roles(actor, office, division)
+        if not ("admin" in roles or roles & CREATE_ROLES):
+            raise RoleMissing(f"{actor} may not create documents for {office}/{division}: it needs "
+                              "the coordinator role of that division, or the office's secretariat")
+        key = f"{office}-{division}-{year}" + ("" if workflow == "iku" else f"-{workflow}")
+        tz = office_row[0]
+        initial = eng.workflow.initial
+        due = eng.due_for(initial, signing_date, tz)
+        title = (title or f"IKU {division.upper()} {office_row[1]} {year}").strip()
+        if len(title) > 300:
+            raise UsageError("the title is longer than 300 characters; shorten it")
+        ts = fmt_ts(now)
+        try:
+            with write(self.con) as c:
+                cur = c.execute(
+                    "INSERT INTO document (key, office_code, division_code, year, title,"
+                    " signing_date, workflow_name, workflow_version, state, version, due_at,"
+                    " next_action_at, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,0,?,?,?,?)",
+                    (key, office, division, year, title, signing_date.isoformat(), workflow, version,
+                     initial, fmt_ts(due), fmt_ts(due), ts, ts))
+                c.execute(HISTORY_SQL, (cur.lastrowid, ts, actor.lower(), None, "create", None, initial, None))
+        except sqlite3.IntegrityError:
+            raise Conflict(f"document {key} already exists; see 'ikuflow status {key}'") from None
+        return {"key": key, "state": initial, "workflow": f"{workflow} v{version}",
+                "due_at": iso_local(due, tz)}
+
+    def advance(self, key: str, event: str, actor: str, comment: str | None = None,
+                at: datetime | None = None, expected_version: int | None = None) -> dict:
+        """Fire ``event`` on document ``key`` as ``actor``; persist state, history and outbox.
+
+        Raises NotFound (3), NotAllowed/GuardFailed (4), RoleMissing (5), Conflict (6).
+        """
+        from ikuflow.engine import Doc
+
+        now = at or now_utc()
+        row = self.con.execute(DOC_SQL, (key,)).fetchone()
+        if row is None:
+            raise NotFound("document", key, "see 'ikuflow list'")
+        doc_id, state, version, signing, wf_name, wf_version, office, division, tz = row
+        if expected_version is not None and expected_version != version:
+            raise Conflict(f"document {key} is at version {version}, not {expected_version}; "
+                           f"check 'ikuflow status {key}' and retry")
+        eng = self.engine(wf_name, wf_version)
+        roles = self._roles(actor, office, division)
+        comment = comment.strip() if comment and comment.strip() else None
+        doc = Doc(key, state, date.fromisoformat(signing), tz, comment, now)
+        out = eng.fire(doc, event, roles, actor)
+        recipients = self.people(office, division, out.notify)
+        ts = fmt_ts(now)
+        new_version = version + 1
+        payload_base = {"key": key, "event": event, "from": out.source, "to": out.dest,
+                        "actor": actor.lower(), "comment": comment, "at": ts}
+        rows = []
+        for p in recipients:
+            cause = f"event:{doc_id}:{new_version}:{p['email']}"
+            payload = json.dumps({**payload_base, "recipient_name": p["name"],
+                                  "recipient_role": p["role"]}, ensure_ascii=False)
+            rows.append((doc_id, "event", cause, p["email"], out.template, payload,
+                         message_id(cause), ts, ts))
+        due = fmt_ts(out.due_at)
+        with write(self.con) as c:
+            if c.execute(UPDATE_SQL, (out.dest, ts, due, due, doc_id, version)).rowcount != 1:
+                raise Conflict(f"document {key} changed while you were acting on it; check "
+                               f"'ikuflow status {key}' and retry if '{event}' still applies")
+            c.execute(HISTORY_SQL, (doc_id, ts, actor.lower(), None, event, out.source, out.dest, comment))
+            if rows:
+                c.executemany(OUTBOX_SQL, rows)
+        return {"key": key, "event": event, "from": out.source, "state": out.dest,
+                "version": new_version, "due_at": iso_local(out.due_at, tz),
+                "notified": [p["email"] for p in recipients]}
+
+    # --- reads --------------------------------------------------------------------------------
+    def status(self, key: str, at: datetime | None = None) -> dict:
+        now = at or now_utc()
+        row = self.con.execute(
+            "SELECT d.id, d.key, d.title, d.office_code, o.name, o.tz, d.division_code, dv.name,"
+            " d.year, d.signing_date, d.workflow_name, d.workflow_version, d.state, d.version,"
+            " d.due_at, d.updated_at FROM document d JOIN office o ON o.code = d.office_code"
+            " JOIN division dv ON dv.code = d.division_code WHERE d.key = ?", (key,)).fetchone()
+        if row is None:
+            raise NotFound("document", key, "see 'ikuflow list'")
+        (_, key, title, office, office_name, tz, division, division_name, year, signing,
+         wf_name, wf_version, state, version, due, updated) = row
+        eng = self.engine(wf_name, wf_version)
+        wf = eng.workflow
+        due = parse_ts(due)
+        final = state in wf.final
+        overdue = bool(due is not None and not final and now > due)
+        must_act = [] if final else self.people(office, division, wf.states[state].must_act)
+        return {
+            "key": key, "title": title, "office": office, "office_name": office_name, "tz": tz,
+            "division": division, "division_name": division_name, "year": year,
+            "signing_date": signing, "workflow": wf_name, "workflow_version": wf_version,
+            "state": state, "state_title": wf.states[state].title, "final": final,
+            "version": version, "due_at": iso_local(due, tz), "due_local": fmt_local(due, tz),
+            "overdue": overdue,
+            "time_left": None if due is None or final else
+            (("-" if overdue else "") + fmt_span(due - now)),
+            "must_act": must_act, "allowed_events": wf.events_from(state),
+            "updated_at": iso_local(parse_ts(updated), tz), "now": iso_local(now, tz),
+        }
+
+    def list(self, state: str | None = None, office: str | None = None,
+             division: str | None = None, year: int | None = None, overdue: bool = False,
+             at: datetime | None = None, limit: int | None = None) -> list[dict]:
+        now = at or now_utc()
+        where, args = [], []
+        for col, val in (("d.state", state), ("d.office_code", office),
+                         ("d.division_code", division), ("d.year", year)):
+            if val is not None:
+                where.append(f"{col} = ?")
+                args.append(val)
+        if office is not None and self.con.execute("SELECT 1 FROM office WHERE code = ?",
+                                                   (office,)).fetchone() is None:
+            raise NotFound("office", office, "see 'ikuflow office list'")
+        if overdue:
+            where.append("d.due_at IS NOT NULL AND d.due_at < ?")
+            args.append(fmt_ts(now))
+        sql = ("SELECT d.key, d.office_code, d.division_code, d.year, d.state, d.due_at,"
+               " d.signing_date, o.tz, d.version FROM document d JOIN office o ON o.code = d.office_code"
+               + (" WHERE " + " AND ".join(where) if where else "")
+               + " ORDER BY d.office_code, d.division_code, d.year"
+               + (f" LIMIT {int(limit)}" if limit else ""))
+        out = []
+        for key, off, div, yr, st, due, signing, tz, version in self.con.execute(sql, args):
+            due = parse_ts(due)
+            out.append({"key": key, "office": off, "division": div, "year": yr, "state": st,
+                        "signing_date": signing, "due_at": iso_local(due, tz),
+                        "due_local": fmt_local(due, tz),
+                        "overdue": bool(due is not None and now > due), "version": version})
+        return out
+
+    def history(self, key: str, until: datetime | None = None) -> list[dict]:
+        """The document's history, oldest first (up to ``until`` if given)."""
+        row = self.con.execute("SELECT d.id, o.tz FROM document d JOIN office o"
+                               " ON o.code = d.office_code WHERE d.key = ?", (key,)).fetchone()
+        if row is None:
+            raise NotFound("document", key, "see 'ikuflow list'")
+        doc_id, tz = row
+        return [{"at": iso_local(parse_ts(at), tz), "at_local": fmt_local(parse_ts(at), tz),
+                 "actor": actor, "acting_for": acting_for, "event": event, "from": frm, "to": to,
+                 "comment": comment}
+                for at, actor, acting_for, event, frm, to, comment in self.con.execute(
+                    "SELECT at, actor, acting_for, event, from_state, to_state, comment FROM history"
+                    " WHERE document_id = ? AND at <= ? ORDER BY id",
+                    (doc_id, fmt_ts(until) if until else "9999-12-31"))]
+

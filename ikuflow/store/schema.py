@@ -1,0 +1,123 @@
+"""The database schema, as SQLModel tables: the one place the schema is written down.
+
+Times are naive UTC datetimes. History is append-only. The outbox holds every e-mail a
+transition or a scheduler pass causes, written in the same transaction as its cause.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Optional
+
+from pydantic import NaiveDatetime as datetime  # naive UTC, by convention (see the docstring)
+from sqlalchemy import Index, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+
+class Office(SQLModel, table=True):
+    code: str = Field(primary_key=True)
+    name: str
+    tz: str = "Asia/Jakarta"
+    parent: Optional[str] = Field(default=None, foreign_key="office.code", index=True)
+    level: str = "regency"
+
+
+class Division(SQLModel, table=True):
+    code: str = Field(primary_key=True)
+    name: str
+
+
+class Person(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    email: str = Field(unique=True)
+    name: str
+
+
+class RoleAssignment(SQLModel, table=True):
+    __tablename__ = "role_assignment"
+    __table_args__ = (
+        UniqueConstraint("person_id", "role", "office_code", "division_code"),
+        Index("ix_role_office", "office_code", "role"),
+    )
+    id: Optional[int] = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    role: str
+    office_code: str = Field(foreign_key="office.code")
+    division_code: Optional[str] = Field(default=None, foreign_key="division.code")
+
+
+class WorkflowVersion(SQLModel, table=True):
+    __tablename__ = "workflow_version"
+    __table_args__ = (UniqueConstraint("name", "version"), UniqueConstraint("name", "sha256"))
+    id: Optional[int] = Field(default=None, primary_key=True)
+    name: str
+    version: int
+    sha256: str
+    source: str
+    path: str = ""
+    loaded_at: datetime
+
+
+class Document(SQLModel, table=True):
+    __table_args__ = (
+        UniqueConstraint("office_code", "division_code", "year", "workflow_name"),
+        Index("ix_document_state", "state", "office_code"),
+        # what is due: a partial covering index over live documents only (anchors, section 5)
+        Index("ix_document_due", "due_at", "state", "id", sqlite_where=text("due_at IS NOT NULL"),
+              postgresql_where=text("due_at IS NOT NULL")),
+    )
+    id: Optional[int] = Field(default=None, primary_key=True)
+    key: str = Field(unique=True)
+    office_code: str = Field(foreign_key="office.code")
+    division_code: str = Field(foreign_key="division.code")
+    year: int
+    title: str
+    signing_date: date
+    workflow_name: str
+    workflow_version: int
+    state: str
+    version: int = 0
+    due_at: Optional[datetime] = None
+    next_action_at: Optional[datetime] = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class History(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    document_id: int = Field(foreign_key="document.id", index=True)
+    at: datetime
+    actor: str
+    acting_for: Optional[str] = None
+    event: str
+    from_state: Optional[str] = None
+    to_state: str
+    comment: Optional[str] = None
+
+
+class Outbox(SQLModel, table=True):
+    __table_args__ = (
+        Index("ix_outbox_pending", "next_attempt_at", "id", sqlite_where=text("status = 'pending'"),
+              postgresql_where=text("status = 'pending'")),
+    )
+    id: Optional[int] = Field(default=None, primary_key=True)
+    document_id: Optional[int] = Field(default=None, foreign_key="document.id", index=True)
+    kind: str  # event | reminder | escalation | digest
+    cause: str = Field(unique=True)  # one row per recipient and cause: never doubled
+    recipient: str
+    template: str
+    payload: str  # JSON: what the template needs
+    message_id: str
+    status: str = "pending"  # pending | sent | dead
+    attempts: int = 0
+    next_attempt_at: datetime
+    lease_owner: Optional[str] = None
+    lease_until: Optional[datetime] = None
+    created_at: datetime
+    sent_at: Optional[datetime] = None
+    last_error: Optional[str] = None
+
+
+class Meta(SQLModel, table=True):
+    key: str = Field(primary_key=True)
+    value: str
