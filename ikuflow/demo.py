@@ -54,16 +54,16 @@ REFUSALS = [
 
 
 def _run(args: list[str]) -> int:
+    import sys
+
     from ikuflow.cli import app
-    from ikuflow.errors import IkuflowError
 
     print(f"\n$ ikuflow {shlex.join(args)}", flush=True)
-    try:
-        app(args=args, prog_name="ikuflow", standalone_mode=False)
-    except IkuflowError as exc:
-        print(f"error: {exc}  [exit {exc.exit_code}]", flush=True)
-        return exc.exit_code
-    return 0
+    code = app(args=args, prog_name="ikuflow", standalone_mode=False) or 0
+    sys.stderr.flush()
+    if code:
+        print(f"[exit {code}]", flush=True)
+    return code
 
 
 def run(directory: str = "demo") -> None:

@@ -12,8 +12,10 @@ import os
 import sys
 
 import typer
+from typer.core import TyperGroup
 
 from ikuflow.cli import directory, documents, workflow
+from ikuflow.errors import IkuflowError
 
 HELP = """ikuflow moves IKU documents through their approval workflow
 (draft -> division_review -> synchronized -> chair_approved -> signed)
@@ -30,7 +32,26 @@ Environment: IKUFLOW_DATABASE_URL (default sqlite:///ikuflow.db), IKUFLOW_USER (
 actor for new/advance), IKUFLOW_WORKFLOWS (the workflow folder), IKUFLOW_TZ (zone
 of --at values without an offset, default Asia/Jakarta)."""
 
-app = typer.Typer(help=HELP, rich_markup_mode=None, no_args_is_help=True,
+
+
+class _Group(TyperGroup):
+    """Turns an ikuflow error anywhere below into one line on stderr and its exit code."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except IkuflowError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(exc.exit_code) from None
+        except Exception as exc:  # a database error is the operator's to fix, not a traceback
+            if type(exc).__module__.split(".")[0] not in ("sqlite3", "sqlalchemy"):
+                raise
+            typer.echo(f"error: database error: {exc}; is IKUFLOW_DATABASE_URL an ikuflow "
+                       "database ('ikuflow init' creates or upgrades one)?", err=True)
+            raise typer.Exit(1) from None
+
+
+app = typer.Typer(cls=_Group, help=HELP, rich_markup_mode=None, no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False,
                   context_settings={"help_option_names": ["-h", "--help"]})
 app.add_typer(workflow.app, name="workflow")
@@ -49,20 +70,9 @@ def _root(db: str = typer.Option(None, "--db", metavar="URL", envvar="IKUFLOW_DA
 
 
 def main(argv: list[str] | None = None) -> None:
-    """The console script: run the app, map ikuflow errors to exit codes."""
-    from ikuflow.errors import IkuflowError
-
+    """The console script."""
     try:
         app(args=argv, prog_name="ikuflow")
-    except IkuflowError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(exc.exit_code)
-    except Exception as exc:  # a database error is the operator's to fix, not a traceback
-        if type(exc).__module__.split(".")[0] not in ("sqlite3", "sqlalchemy"):
-            raise
-        print(f"error: database error: {exc}; is IKUFLOW_DATABASE_URL an ikuflow database "
-              "('ikuflow init' creates or upgrades one)?", file=sys.stderr)
-        sys.exit(1)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)

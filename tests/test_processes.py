@@ -1,0 +1,111 @@
+"""The real console script in real processes: cold imports, exit codes, concurrent writers,
+and the README's demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import COORD, ROOT, run_ikuflow
+
+KEY = "pacitan-sdmo-2026"
+HEAVY = ("sqlalchemy", "sqlmodel", "apscheduler", "jinja2", "aiosmtplib")
+
+
+def imported_by(*argv: str) -> set[str]:
+    """Top-level packages imported by running the CLI with ``argv`` in a fresh interpreter."""
+    code = ("import sys\nsys.argv = ['ikuflow', *%r]\nfrom ikuflow.cli import main\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "sys.stderr.write('\\nMODULES ' + ' '.join(sorted({m.split('.')[0] for m in sys.modules})))"
+            % (list(argv),))
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                       stdin=subprocess.DEVNULL)
+    line = [ln for ln in p.stderr.splitlines() if ln.startswith("MODULES ")][-1]
+    return set(line.split()[1:])
+
+
+def test_help_is_light():
+    mods = imported_by("--help")
+    assert not mods & set(HEAVY + ("rich", "transitions", "yaml")), mods & set(HEAVY)
+    p = run_ikuflow("--help")
+    assert p.returncode == 0 and "Exit codes" in p.stdout and "advance" in p.stdout
+
+
+def test_status_path_loads_the_storage_layer_only(directory, doc):
+    mods = imported_by("status", KEY)
+    assert not mods & {"apscheduler", "jinja2", "aiosmtplib"}, mods
+
+
+def test_exit_codes_and_stderr_of_the_real_script(directory, doc):
+    cases = [(["status", KEY], 0), (["status", "nope-x-2026"], 3),
+             (["advance", KEY, "approve", "--as", COORD], 4),
+             (["advance", KEY, "submit", "--as", "dewi@pacitan.example.id"], 5),
+             (["advance", KEY, "submit", "--as", COORD, "--at", "2026-13-01"], 2),
+             (["advance"], 2)]
+    for args, code in cases:
+        p = run_ikuflow(*args)
+        assert p.returncode == code, (args, p.stderr)
+        assert "Traceback" not in p.stderr
+        if code not in (0, 2):
+            assert p.stderr.startswith("error: ") and len(p.stderr.strip().splitlines()) == 1
+
+
+def test_two_processes_firing_at_once_one_wins_the_other_gets_6(directory, doc, tmp_path):
+    """Both processes read version 0 while the test holds the write lock; when it lets go,
+    exactly one commits and the other finds the version moved."""
+    db = tmp_path / "ikuflow.db"
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    exe = Path(sys.executable).with_name("ikuflow")
+    args = ["advance", KEY, "submit", "--as", COORD, "--at", "2026-01-19T10:00+07:00"]
+    procs = [subprocess.Popen([str(exe), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=dict(os.environ), stdin=subprocess.DEVNULL)
+             for _ in range(2)]
+    time.sleep(4)  # both start, read the document and queue on the write lock (busy timeout 10 s)
+    holder.execute("COMMIT")
+    holder.close()
+    outputs = [p.communicate(timeout=30) for p in procs]
+    results = sorted((p.returncode, out, err) for p, (out, err) in zip(procs, outputs))
+    assert [r[0] for r in results] == [0, 6], results
+    assert results[0][1].strip() == "division_review"
+    assert "changed while you were acting" in results[1][2]
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT version, state FROM document WHERE key = ?", (KEY,)).fetchone() == (1, "division_review")
+    assert con.execute("SELECT count(*) FROM history").fetchone()[0] == 2
+    assert con.execute("SELECT count(*) FROM outbox").fetchone()[0] == 1
+
+
+def test_many_processes_racing_never_double_a_transition(directory, doc, tmp_path):
+    exe = Path(sys.executable).with_name("ikuflow")
+    args = ["advance", KEY, "submit", "--as", COORD, "--at", "2026-01-19T10:00+07:00"]
+    procs = [subprocess.Popen([str(exe), *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              stdin=subprocess.DEVNULL) for _ in range(4)]
+    codes = sorted(p.wait(timeout=60) for p in procs)
+    assert codes[0] == 0 and codes.count(0) == 1 and set(codes[1:]) <= {4, 6}, codes
+    con = sqlite3.connect(tmp_path / "ikuflow.db")
+    assert con.execute("SELECT count(*) FROM history WHERE event = 'submit'").fetchone()[0] == 1
+
+
+def test_readme_demo_walks_a_document_to_signed(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IKUFLOW_")}
+    p = subprocess.run([str(Path(sys.executable).with_name("ikuflow")), "demo", "--dir", str(tmp_path / "d")],
+                       capture_output=True, text=True, timeout=120, cwd=ROOT, env=env,
+                       stdin=subprocess.DEVNULL)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "$ ikuflow advance pacitan-sdmo-2026 sign" in p.stdout
+    con = sqlite3.connect(tmp_path / "d" / "ikuflow.db")
+    state = con.execute("SELECT state, id FROM document WHERE key = ?", (KEY,)).fetchone()
+    assert state[0] == "signed"
+    events = [r[0] for r in con.execute("SELECT event FROM history WHERE document_id = ? ORDER BY id", (state[1],))]
+    assert events == ["create", "submit", "synchronize", "approve", "sign"]
+    q = run_ikuflow("history", KEY, "--json", env={"IKUFLOW_DATABASE_URL": f"sqlite:///{tmp_path / 'd' / 'ikuflow.db'}"})
+    assert len(json.loads(q.stdout)) == 5
+
+
+def test_database_file_is_owner_only(directory, tmp_path):
+    assert (tmp_path / "ikuflow.db").stat().st_mode & 0o077 == 0
