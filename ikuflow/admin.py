@@ -24,6 +24,7 @@ STANDARD_DIVISIONS = {
     "pencegahan": "Pencegahan & Humas",
     "sengketa": "Penyelesaian Sengketa",
 }
+CALENDAR_FILE_STEM = "calendar"  # workflows/calendar.yaml holds working-day overrides
 CODE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 EMAIL_RE = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
 
@@ -41,7 +42,8 @@ def workflows_dir() -> Path:
 
 def workflow_files(directory: Path | None = None) -> list[Path]:
     d = directory or workflows_dir()
-    return sorted(p for p in d.glob("*.y*ml") if p.suffix in (".yaml", ".yml"))
+    return sorted(p for p in d.glob("*.y*ml")
+                  if p.suffix in (".yaml", ".yml") and p.stem != CALENDAR_FILE_STEM)
 
 
 def _session(url: str | None = None):
@@ -83,6 +85,11 @@ def init(url: str | None = None, directory: Path | None = None) -> dict:
     if problems:
         raise DefinitionError(problems)
 
+    from ikuflow.calendar import load_overrides
+
+    cal_file = (directory or workflows_dir()) / f"{CALENDAR_FILE_STEM}.yaml"
+    calendar = load_overrides(cal_file) if cal_file.exists() else None
+
     path = sqlite_path(database_url(url))
     existed = Path(path).exists()
     connect(url, create=True).close()
@@ -97,6 +104,12 @@ def init(url: str | None = None, directory: Path | None = None) -> dict:
             v = _add_workflow_version(s, wf)
             if v:
                 added_versions.append(f"{wf.name} v{v}")
+        if calendar is not None:  # the file is authoritative: replace the stored overrides
+            for row in s.exec(select(schema.CalendarDay)).all():
+                s.delete(row)
+            s.flush()
+            s.add_all([schema.CalendarDay(day=d, working=False) for d in sorted(calendar.off)]
+                      + [schema.CalendarDay(day=d, working=True) for d in sorted(calendar.on)])
         if s.get(schema.Meta, "schema_version") is None:
             s.add(schema.Meta(key="schema_version", value=SCHEMA_VERSION))
         s.commit()

@@ -8,6 +8,7 @@ from the ``holidays`` package), plus extra dates the caller passes (a calendar f
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -27,7 +28,7 @@ def zone(name: str) -> ZoneInfo:
         if not alias or alias.startswith(("/", ".")) or ".." in alias:
             raise ValueError(alias)
         return ZoneInfo(alias)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: 'Asia' is a folder
         raise UsageError(f"unknown time zone '{name}'; use WIB, WITA, WIT or an IANA name such "
                          "as Asia/Jakarta") from None
 
@@ -99,11 +100,24 @@ def _public_holidays(year: int) -> frozenset[date]:
     return frozenset(holidays.Indonesia(years=year, categories=("public", "government")))
 
 
-def is_working_day(d: date, extra: frozenset[date] = frozenset()) -> bool:
-    return d.weekday() < 5 and d not in _public_holidays(d.year) and d not in extra
+@dataclass(frozen=True)
+class Overrides:
+    """Days decreed after the ``holidays`` package knew them (the calendar file)."""
+
+    off: frozenset[date] = frozenset()  # extra non-working days (cuti bersama, decrees)
+    on: frozenset[date] = frozenset()   # days made working (a Saturday by decree)
 
 
-def working_days_before(d: date, n: int, extra: frozenset[date] = frozenset()) -> date:
+NO_OVERRIDES = Overrides()
+
+
+def is_working_day(d: date, extra: Overrides = NO_OVERRIDES) -> bool:
+    if d in extra.on:
+        return True
+    return d.weekday() < 5 and d not in _public_holidays(d.year) and d not in extra.off
+
+
+def working_days_before(d: date, n: int, extra: Overrides = NO_OVERRIDES) -> date:
     """The working day ``n`` working days before ``d``; ``n == 0`` is ``d`` itself if it is a
     working day, else the last working day before it."""
     cur = d
@@ -117,7 +131,7 @@ def working_days_before(d: date, n: int, extra: frozenset[date] = frozenset()) -
 
 
 def due_at(signing_date: date, deadline: Deadline, tz: str,
-           extra: frozenset[date] = frozenset()) -> datetime:
+           extra: Overrides = NO_OVERRIDES) -> datetime:
     """The due time (naive UTC) of a step with ``deadline`` for an office in ``tz``."""
     if deadline.unit == "calendar_days":
         day = signing_date - timedelta(days=deadline.days_before)
@@ -125,3 +139,38 @@ def due_at(signing_date: date, deadline: Deadline, tz: str,
         day = working_days_before(signing_date, deadline.days_before, extra)
     local = datetime.combine(day, deadline.at, tzinfo=zone(tz))
     return local.astimezone(UTC).replace(tzinfo=None)
+
+
+def load_overrides(path) -> Overrides:
+    """Read a calendar file: ``non_working`` and ``working`` mappings of date to a note.
+
+    Raises UsageError naming the file and entry for anything that is not a real date.
+    """
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            raw = yaml.safe_load(fh) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise UsageError(f"cannot read calendar file {path}: {exc}") from None
+    if not isinstance(raw, dict) or set(raw) - {"non_working", "working"}:
+        raise UsageError(f"{path}: a calendar file has two mappings, non_working and working "
+                         "(date: note)")
+    days: dict[str, frozenset[date]] = {}
+    for key in ("non_working", "working"):
+        entries = raw.get(key) or {}
+        if isinstance(entries, list):
+            entries = {e: "" for e in entries}
+        if not isinstance(entries, dict):
+            raise UsageError(f"{path}: {key} must map dates to notes, e.g. 2026-12-31: Cuti bersama")
+        out = set()
+        for d in entries:
+            if isinstance(d, date):
+                out.add(d)
+            else:
+                out.add(parse_date(str(d), f"date in {path} ({key})"))
+        days[key] = frozenset(out)
+    both = days["non_working"] & days["working"]
+    if both:
+        raise UsageError(f"{path}: {min(both)} is listed as both working and non-working")
+    return Overrides(off=days["non_working"], on=days["working"])

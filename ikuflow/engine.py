@@ -12,13 +12,13 @@ every condition is a function from ikuflow's own guard registry, never a name th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Callable
 
 from transitions import Machine
 
-from ikuflow.calendar import due_at, fmt_local
+from ikuflow.calendar import NO_OVERRIDES, Overrides, due_at, fmt_local
 from ikuflow.definition.model import Deadline, Workflow
 from ikuflow.errors import GuardFailed, NotAllowed, NotFound, RoleMissing
 
@@ -84,21 +84,33 @@ class Outcome:
     source: str
     dest: str
     due_at: datetime | None
+    next_action_at: datetime | None
     notify: tuple[str, ...]
     template: str
 
 
+@dataclass(frozen=True)
+class Action:
+    """A reminder (before the due time) or an escalation (after it) the scheduler sends."""
+
+    at: datetime
+    kind: str  # "reminder" | "escalation"
+    roles: tuple[str, ...]  # roles at the document's office (and division) who are told
+    parent: bool  # the parent office's secretariat is told too
+    overdue_by: timedelta  # negative for a reminder: the time left
+
+
 @lru_cache(maxsize=4096)
-def _due(signing_date: date, deadline: Deadline, tz: str, extra: frozenset[date]) -> datetime:
+def _due(signing_date: date, deadline: Deadline, tz: str, extra: Overrides) -> datetime:
     return due_at(signing_date, deadline, tz, extra)
 
 
 class Engine:
     """The transitions Machine of one workflow version, shared by every document."""
 
-    def __init__(self, workflow: Workflow, extra_holidays: frozenset[date] = frozenset()) -> None:
+    def __init__(self, workflow: Workflow, calendar: Overrides = NO_OVERRIDES) -> None:
         self.workflow = workflow
-        self.extra_holidays = extra_holidays
+        self.calendar = calendar
         specs = [{"trigger": ev.name, "source": list(ev.sources), "dest": ev.dest,
                   "conditions": [_condition(g) for g in ev.guards]}
                  for ev in workflow.events.values()]
@@ -111,7 +123,7 @@ class Engine:
         deadline = self.workflow.states[state].due
         if deadline is None or state in self.workflow.final:
             return None
-        return _due(signing_date, deadline, tz, self.extra_holidays)
+        return _due(signing_date, deadline, tz, self.calendar)
 
     def check_role(self, doc: Doc, event: str, roles: frozenset[str], actor: str) -> None:
         ev = self._event(event)
@@ -142,9 +154,49 @@ class Engine:
         if not self.machine.events[event].trigger(doc):
             guard, message = doc.refusal or ("?", "a guard refused it")
             raise GuardFailed(guard, f"cannot {event} {doc.key}: {message}")
-        return Outcome(event=event, source=source, dest=doc.state,
-                       due_at=self.due_for(doc.state, doc.signing_date, doc.tz),
+        due = self.due_for(doc.state, doc.signing_date, doc.tz)
+        return Outcome(event=event, source=source, dest=doc.state, due_at=due,
+                       next_action_at=self.next_action_at(doc.state, due, doc.now),
                        notify=ev.notify, template=ev.template)
+
+    # --- reminders and escalations ------------------------------------------------------------
+    def next_action_at(self, state: str, due: datetime | None, after: datetime | None) -> datetime | None:
+        """The first reminder or escalation time of ``state`` strictly after ``after``."""
+        if due is None:
+            return None
+        st = self.workflow.states[state]
+        for before in st.reminders:  # longest first: earliest time first
+            if after is None or due - before > after:
+                return due - before
+        if st.escalation is None:
+            return None
+        if after is None or due > after:
+            return due
+        every = st.escalation.every
+        return due + every * ((after - due) // every + 1)
+
+    def latest_action(self, state: str, due: datetime | None, now: datetime) -> Action | None:
+        """The most recent reminder or escalation of ``state`` at or before ``now``.
+
+        After downtime only this one is sent: the missed ones before it are stale news.
+        """
+        if due is None:
+            return None
+        st = self.workflow.states[state]
+        esc = st.escalation
+        if now >= due and esc is not None:
+            at = due + esc.every * ((now - due) // esc.every)
+            late = at - due
+            roles = list(st.must_act) + [r for r in esc.copy if r not in st.must_act]
+            if esc.chair_after is not None and late >= esc.chair_after and "chair" not in roles:
+                roles.append("chair")
+            parent = esc.parent_after is not None and late >= esc.parent_after
+            return Action(at, "escalation", tuple(roles), parent, late)
+        passed = [due - b for b in st.reminders if due - b <= now]
+        if not passed:
+            return None
+        at = max(passed)
+        return Action(at, "reminder", tuple(st.must_act), False, at - due)
 
     def _event(self, event: str):
         ev = self.workflow.events.get(event)

@@ -66,6 +66,7 @@ class Service:
     def __init__(self, url: str | None = None, con: sqlite3.Connection | None = None) -> None:
         self.con = con or connect(url)
         self._engines: dict[tuple[str, int], object] = {}
+        self._calendar = None
 
     def close(self) -> None:
         self.con.close()
@@ -82,9 +83,19 @@ class Service:
                                    " version = ?", (name, version)).fetchone()
             if row is None:
                 raise NotFound("workflow", f"{name} v{version}", "run 'ikuflow init' to load it")
-            eng = Engine(parse_text(row[0], row[1] or name))
+            eng = Engine(parse_text(row[0], row[1] or name), self.calendar())
             self._engines[(name, version)] = eng
         return eng
+
+    def calendar(self):
+        """The working-day overrides stored by ``init`` (read once per process)."""
+        if self._calendar is None:
+            from ikuflow.calendar import Overrides
+
+            rows = self.con.execute("SELECT day, working FROM calendar_day").fetchall()
+            self._calendar = Overrides(off=frozenset(date.fromisoformat(d) for d, w in rows if not w),
+                                       on=frozenset(date.fromisoformat(d) for d, w in rows if w))
+        return self._calendar
 
     def latest_version(self, name: str) -> int:
         row = self.con.execute("SELECT max(version) FROM workflow_version WHERE name = ?",
@@ -141,6 +152,7 @@ class Service:
         tz = office_row[0]
         initial = eng.workflow.initial
         due = eng.due_for(initial, signing_date, tz)
+        next_action = eng.next_action_at(initial, due, now)
         title = (title or f"IKU {division.upper()} {office_row[1]} {year}").strip()
         if len(title) > 300:
             raise UsageError("the title is longer than 300 characters; shorten it")
@@ -152,7 +164,7 @@ class Service:
                     " signing_date, workflow_name, workflow_version, state, version, due_at,"
                     " next_action_at, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,0,?,?,?,?)",
                     (key, office, division, year, title, signing_date.isoformat(), workflow, version,
-                     initial, fmt_ts(due), fmt_ts(due), ts, ts))
+                     initial, fmt_ts(due), fmt_ts(next_action), ts, ts))
                 c.execute(HISTORY_SQL, (cur.lastrowid, ts, actor.lower(), None, "create", None, initial, None))
         except sqlite3.IntegrityError:
             raise Conflict(f"document {key} already exists; see 'ikuflow status {key}'") from None
@@ -192,9 +204,9 @@ class Service:
                                   "recipient_role": p["role"]}, ensure_ascii=False)
             rows.append((doc_id, "event", cause, p["email"], out.template, payload,
                          message_id(cause), ts, ts))
-        due = fmt_ts(out.due_at)
         with write(self.con) as c:
-            if c.execute(UPDATE_SQL, (out.dest, ts, due, due, doc_id, version)).rowcount != 1:
+            if c.execute(UPDATE_SQL, (out.dest, ts, fmt_ts(out.due_at), fmt_ts(out.next_action_at),
+                                      doc_id, version)).rowcount != 1:
                 raise Conflict(f"document {key} changed while you were acting on it; check "
                                f"'ikuflow status {key}' and retry if '{event}' still applies")
             c.execute(HISTORY_SQL, (doc_id, ts, actor.lower(), None, event, out.source, out.dest, comment))
@@ -280,3 +292,102 @@ class Service:
                     " WHERE document_id = ? AND at <= ? ORDER BY id",
                     (doc_id, fmt_ts(until) if until else "9999-12-31"))]
 
+
+    # --- deadlines: what is overdue, and the scheduler's pass ---------------------------------
+    def overdue(self, office: str | None = None, at: datetime | None = None,
+                limit: int | None = None) -> list[dict]:
+        """Documents past their current step's due time, most overdue first, with who must act.
+
+        ``office`` includes the offices below it (a province sees its regencies).
+        """
+        now = at or now_utc()
+        args: list = [fmt_ts(now)]
+        scope = ""
+        if office is not None:
+            if self.con.execute("SELECT 1 FROM office WHERE code = ?", (office,)).fetchone() is None:
+                raise NotFound("office", office, "see 'ikuflow office list'")
+            scope = (" AND d.office_code IN (WITH RECURSIVE sub(code) AS (SELECT ? UNION ALL"
+                     " SELECT o2.code FROM office o2 JOIN sub ON o2.parent = sub.code)"
+                     " SELECT code FROM sub)")
+            args.append(office)
+        sql = ("SELECT d.key, d.office_code, d.division_code, d.state, d.due_at, o.tz,"
+               " d.workflow_name, d.workflow_version FROM document d"
+               " JOIN office o ON o.code = d.office_code"
+               " WHERE d.due_at IS NOT NULL AND d.due_at < ?" + scope
+               + " ORDER BY d.due_at, d.id" + (f" LIMIT {int(limit)}" if limit else ""))
+        people: dict[tuple, list[dict]] = {}
+        out = []
+        for key, off, div, state, due, tz, wf, wfv in self.con.execute(sql, args).fetchall():
+            due = parse_ts(due)
+            who = people.get((off, div, wf, wfv, state))
+            if who is None:
+                roles = self.engine(wf, wfv).workflow.states[state].must_act
+                who = people[(off, div, wf, wfv, state)] = self.people(off, div, roles)
+            out.append({"key": key, "office": off, "division": div, "state": state,
+                        "due_at": iso_local(due, tz), "due_local": fmt_local(due, tz),
+                        "overdue_by": fmt_span(now - due),
+                        "overdue_seconds": int((now - due).total_seconds()), "must_act": who})
+        return out
+
+    def overdue_count(self, at: datetime | None = None) -> int:
+        return self.con.execute("SELECT count(*) FROM document WHERE due_at IS NOT NULL AND due_at < ?",
+                                (fmt_ts(at or now_utc()),)).fetchone()[0]
+
+    def tick(self, at: datetime | None = None, batch: int = 500, stop=None) -> dict:
+        """One scheduler pass: every document whose next action time has passed gets its latest
+        reminder or escalation in the outbox (one row per recipient and cause) and its next
+        action time moved forward, one transaction per batch of ``batch`` documents.
+
+        A pass after downtime sends only the most recent action of each document, once; the
+        cause key (document, version, action time, recipient) is unique, so two passes can
+        never write the same e-mail twice. ``stop()`` is checked between batches.
+        """
+        now = at or now_utc()
+        ts = fmt_ts(now)
+        totals = {"documents": 0, "reminders": 0, "escalations": 0, "emails": 0, "batches": 0}
+        while not (stop and stop()):
+            with write(self.con) as c:
+                claimed = c.execute(
+                    "SELECT d.id, d.key, d.state, d.version, d.due_at, d.next_action_at,"
+                    " d.workflow_name, d.workflow_version, d.office_code, d.division_code, o.tz,"
+                    " o.parent FROM document d JOIN office o ON o.code = d.office_code"
+                    " WHERE d.next_action_at IS NOT NULL AND d.next_action_at <= ?"
+                    " ORDER BY d.next_action_at, d.id LIMIT ?", (ts, batch)).fetchall()
+                rows, moves = [], []
+                for doc_id, key, state, version, due, nxt, wf, wfv, off, div, tz, parent in claimed:
+                    eng = self.engine(wf, wfv)
+                    due = parse_ts(due)
+                    act = eng.latest_action(state, due, now)
+                    moves.append((fmt_ts(eng.next_action_at(state, due, now)), doc_id, nxt))
+                    if act is None:
+                        continue
+                    totals["reminders" if act.kind == "reminder" else "escalations"] += 1
+                    told = self.people(off, div, act.roles)
+                    if act.parent and parent:
+                        told += [p for p in self.people(parent, div, ("secretariat",))
+                                 if p["email"] not in {t["email"] for t in told}]
+                    seen = set()
+                    for p in told:
+                        if p["email"] in seen:
+                            continue
+                        seen.add(p["email"])
+                        cause = f"{act.kind}:{doc_id}:{version}:{fmt_ts(act.at)}:{p['email']}"
+                        payload = json.dumps({
+                            "key": key, "kind": act.kind, "state": state, "at": fmt_ts(act.at),
+                            "due_at": iso_local(due, tz), "overdue_seconds":
+                                int(act.overdue_by.total_seconds()), "recipient_name": p["name"],
+                                "recipient_role": p["role"]}, ensure_ascii=False)
+                        rows.append((doc_id, act.kind, cause, p["email"], act.kind, payload,
+                                     message_id(cause), ts, ts))
+                if rows:
+                    before = c.total_changes
+                    c.executemany(OUTBOX_SQL.replace("INSERT INTO", "INSERT OR IGNORE INTO"), rows)
+                    totals["emails"] += c.total_changes - before
+                # compare-and-set: a document another pass already moved is left alone
+                c.executemany("UPDATE document SET next_action_at = ? WHERE id = ?"
+                              " AND next_action_at = ?", moves)
+            totals["documents"] += len(claimed)
+            totals["batches"] += 1
+            if len(claimed) < batch:
+                break
+        return totals

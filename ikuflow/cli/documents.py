@@ -8,7 +8,7 @@ from ikuflow.cli.common import JSON_OPT, as_option, at_option, clock, emit_json,
 
 
 def register(app: typer.Typer) -> None:
-    for fn in (new, advance, status, list_, history, demo):
+    for fn in (new, advance, status, list_, history, overdue, tick, serve, demo):
         app.command(fn.__name__.rstrip("_"))(fn)
 
 
@@ -98,6 +98,45 @@ def history(key: str = typer.Argument(..., help="Document key, e.g. pacitan-sdmo
     table(f"history of {key}", ["when", "who", "event", "from", "to", "comment"],
           [(r["at_local"], r["actor"] + (f" (acting for {r['acting_for']})" if r["acting_for"] else ""),
             r["event"], r["from"] or "", r["to"], r["comment"] or "") for r in rows])
+
+
+def overdue(office: str = typer.Option(None, "--office", help="Only this office and the offices below it."),
+            at: str = at_option(), as_json: bool = JSON_OPT) -> None:
+    """What the secretariat must chase: overdue documents, most overdue first, and who must act."""
+    rows = _service().overdue(office, clock(at))
+    if as_json:
+        emit_json(rows)
+        return
+    table(f"{len(rows)} overdue document(s)", ["key", "state", "was due", "late by", "must act"],
+          [(r["key"], r["state"], r["due_local"], r["overdue_by"],
+            ", ".join(f"{p['name']} <{p['email']}>" for p in r["must_act"]) or "nobody assigned")
+           for r in rows])
+
+
+def tick(at: str = at_option(),
+         batch: int = typer.Option(500, "--batch", min=1, help="Documents per transaction."),
+         as_json: bool = JSON_OPT) -> None:
+    """One scheduler pass: due reminders and escalations into the outbox, then exit (for cron)."""
+    res = _service().tick(clock(at), batch)
+    if as_json:
+        emit_json(res)
+    else:
+        say(f"{res['documents']} document(s) due: {res['reminders']} reminder(s), "
+            f"{res['escalations']} escalation(s), {res['emails']} e-mail(s) queued")
+
+
+def serve(interval: float = typer.Option(60.0, "--interval", min=0.1, help="Seconds between passes."),
+          batch: int = typer.Option(500, "--batch", min=1, help="Documents per transaction.")) -> None:
+    """Run the scheduler (APScheduler) until SIGINT or SIGTERM: a pass every --interval seconds."""
+    import logging
+
+    from ikuflow.scheduler import serve as run
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    _service().close()  # fail fast (exit 1) when there is no database
+    totals = run(interval, batch, once_ready=lambda: say(f"ikuflow serve: a pass every {interval:g} s; "
+                                                          "stop with Ctrl-C or SIGTERM"))
+    say(f"stopped after {totals['passes']} pass(es), {totals['emails']} e-mail(s) queued")
 
 
 def demo(directory: str = typer.Option("demo", "--dir", help="Where the demo database goes (recreated)."),

@@ -126,7 +126,13 @@ def parse_text(text: str, file: str) -> Workflow:
     if node is None or not isinstance(node, yaml.MappingNode):
         raise DefinitionError([Problem(file, "(top)", "a workflow file must be a YAML mapping "
                                        "with name, states, initial, final and events")])
-    raw = r.value(node, "")
+    try:
+        raw = r.value(node, "")
+    except yaml.YAMLError as exc:  # e.g. a !!python/... tag: the safe loader refuses it
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise DefinitionError([Problem(file, "(value)", f"not allowed in a workflow file: {problem}",
+                                       mark.line + 1 if mark else None)]) from None
     wf = _build(r, raw, text)
     if r.problems:
         raise DefinitionError(r.problems)
@@ -184,7 +190,11 @@ def _build(r: _Reader, raw: dict, text: str) -> Workflow | None:
     if "final" in raw and not final:
         r.add("final", "no final state; name at least one state where documents end, e.g. 'signed'")
 
+    before = len(r.problems)
     events = _events(r, raw.get("events"), state_names)
+    # A misspelled state in an event is one problem, not a cascade of "unreachable" and
+    # "no event leaves it" for the states it cut off: check the graph only when it is whole.
+    graph_whole = not any("unknown state" in p.message for p in r.problems[before:])
     for ev in events.values():
         for src in ev.sources:
             if src in final:
@@ -194,11 +204,11 @@ def _build(r: _Reader, raw: dict, text: str) -> Workflow | None:
     for s in states.values():
         if s.name in final and (s.due or s.reminders or s.escalation):
             r.add(f"states.{s.name}", "a final state has no deadline, reminders or escalation")
-        if s.name not in final and s.name in states and not any(s.name in e.sources for e in events.values()):
+        if graph_whole and s.name not in final and not any(s.name in e.sources for e in events.values()):
             r.add(f"states.{s.name}", f"state '{s.name}' is not final but no event leaves it; "
                   "add an event from it or list it under 'final'")
 
-    if initial in states:
+    if initial in states and graph_whole:
         reached = _reachable(initial, events)
         for s in state_names:
             if s not in reached:
@@ -307,9 +317,11 @@ def _escalation(r: _Reader, raw: Any, path: str) -> Escalation | None:
         r.add(path, "expected a mapping with every, copy, chair_after and parent_after")
         return None
     r.keys(raw, ESCALATION_KEYS, path)
-    every = r.duration(raw.get("every", "1d"), f"{path}.every") or timedelta(days=1)
-    if every <= timedelta(0):
-        r.add(f"{path}.every", "the escalation interval must be longer than zero")
+    every = r.duration(raw.get("every", "1d"), f"{path}.every")
+    if every is not None and every <= timedelta(0):
+        r.add(f"{path}.every", "the escalation interval must be longer than zero, e.g. '1d'")
+    if every is None or every <= timedelta(0):
+        every = timedelta(days=1)  # only reached with a problem recorded: never loaded
     copy = r.known(r.names(raw.get("copy", []), f"{path}.copy"), ROLES, "role", f"{path}.copy")
     chair = r.duration(raw["chair_after"], f"{path}.chair_after") if "chair_after" in raw else None
     parent = r.duration(raw["parent_after"], f"{path}.parent_after") if "parent_after" in raw else None
