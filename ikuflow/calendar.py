@@ -144,33 +144,34 @@ def due_at(signing_date: date, deadline: Deadline, tz: str,
 def load_overrides(path) -> Overrides:
     """Read a calendar file: ``non_working`` and ``working`` mappings of date to a note.
 
-    Raises UsageError naming the file and entry for anything that is not a real date.
+    Raises IkuflowError (exit 1) naming the file and the entry that is not a real date.
     """
     import yaml
 
+    from ikuflow.errors import IkuflowError
+
     try:
         with open(path, encoding="utf-8") as fh:
-            raw = yaml.safe_load(fh) or {}
+            raw = yaml.load(fh, Loader=yaml.BaseLoader) or {}  # every scalar a string
     except (OSError, yaml.YAMLError) as exc:
-        raise UsageError(f"cannot read calendar file {path}: {exc}") from None
+        raise IkuflowError(f"cannot read calendar file {path}: {exc}") from None
     if not isinstance(raw, dict) or set(raw) - {"non_working", "working"}:
-        raise UsageError(f"{path}: a calendar file has two mappings, non_working and working "
-                         "(date: note)")
+        raise IkuflowError(f"{path}: a calendar file has two mappings, non_working and working "
+                           "(date: note)")
     days: dict[str, frozenset[date]] = {}
     for key in ("non_working", "working"):
         entries = raw.get(key) or {}
-        if isinstance(entries, list):
-            entries = {e: "" for e in entries}
-        if not isinstance(entries, dict):
-            raise UsageError(f"{path}: {key} must map dates to notes, e.g. 2026-12-31: Cuti bersama")
+        if not isinstance(entries, (dict, list)):
+            raise IkuflowError(f"{path}: {key} must map dates to notes, e.g. 2026-12-31: Cuti bersama")
         out = set()
         for d in entries:
-            if isinstance(d, date):
-                out.add(d)
-            else:
-                out.add(parse_date(str(d), f"date in {path} ({key})"))
+            try:
+                out.add(date.fromisoformat(str(d).strip()))
+            except ValueError:
+                raise IkuflowError(f"{path}: {key}: '{d}' is not a real date; write it like "
+                                   "2026-12-31") from None
         days[key] = frozenset(out)
     both = days["non_working"] & days["working"]
     if both:
-        raise UsageError(f"{path}: {min(both)} is listed as both working and non-working")
+        raise IkuflowError(f"{path}: {min(both)} is listed as both working and non-working")
     return Overrides(off=days["non_working"], on=days["working"])

@@ -128,7 +128,7 @@ def parse_text(text: str, file: str) -> Workflow:
                                        "with name, states, initial, final and events")])
     try:
         raw = r.value(node, "")
-    except yaml.YAMLError as exc:  # e.g. a !!python/... tag: the safe loader refuses it
+    except (yaml.YAMLError, ValueError) as exc:  # a !!python/... tag; a date like 2026-02-30
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
         raise DefinitionError([Problem(file, "(value)", f"not allowed in a workflow file: {problem}",
