@@ -15,6 +15,8 @@ SIGNING = "2026-01-28"
 COORD, SECR, CHAIR = "sri.wahyuni@pacitan.bawaslu.go.id", "budi.santoso@pacitan.bawaslu.go.id", \
     "ahmad.fauzi@pacitan.bawaslu.go.id"
 COORD_HUKUM = "dewi.lestari@pacitan.bawaslu.go.id"
+COORD_PENANGANAN = "eko.prasetyo@pacitan.bawaslu.go.id"
+COORD_PENCEGAHAN = "wulan.sari@pacitan.bawaslu.go.id"
 
 SETUP = [
     ["init"],
@@ -25,6 +27,10 @@ SETUP = [
      "--division", "sdmo"],
     ["person", "add", COORD_HUKUM, "--name", "Dewi Lestari", "--role", "coordinator",
      "--office", "pacitan", "--division", "hukum"],
+    ["person", "add", COORD_PENANGANAN, "--name", "Eko Prasetyo", "--role", "coordinator",
+     "--office", "pacitan", "--division", "penanganan"],
+    ["person", "add", COORD_PENCEGAHAN, "--name", "Wulan Sari", "--role", "coordinator",
+     "--office", "pacitan", "--division", "pencegahan"],
     ["person", "add", SECR, "--name", "Budi Santoso", "--role", "secretariat", "--office", "pacitan"],
     ["person", "add", CHAIR, "--name", "Ahmad Fauzi", "--role", "chair", "--office", "pacitan"],
 ]
@@ -50,6 +56,18 @@ REFUSALS = [
     ["advance", "pacitan-hukum-2026", "send_back", "--as", SECR, "--at", "2026-01-20T09:05+07:00",
      "--comment", "Indikator 2.3 belum sesuai Renstra; mohon diperbaiki."],
     ["list", "--office", "pacitan", "--at", "2026-01-23T09:00+07:00"],
+]
+DEADLINES = [
+    ["new", "--office", "pacitan", "--division", "penanganan", "--year", "2026", "--signing-date",
+     SIGNING, "--as", COORD_PENANGANAN, "--at", "2026-01-12T09:00+07:00"],
+    ["new", "--office", "pacitan", "--division", "pencegahan", "--year", "2026", "--signing-date",
+     SIGNING, "--as", COORD_PENCEGAHAN, "--at", "2026-01-12T09:00+07:00"],
+    ["advance", "pacitan-pencegahan-2026", "submit", "--as", COORD_PENCEGAHAN,
+     "--at", "2026-01-20T15:00+07:00"],
+    ["status", "pacitan-pencegahan-2026", "--at", "2026-01-22T09:00+07:00"],
+    ["tick", "--at", "2026-01-19T17:00+07:00"],
+    ["tick", "--at", "2026-01-27T10:00+07:00"],
+    ["overdue", "--at", "2026-01-27T10:00+07:00"],
 ]
 
 
@@ -88,5 +106,10 @@ def run(directory: str = "demo") -> None:
         got = _run(args)
         if got != want:
             raise SystemExit(f"demo: expected exit {want}, got {got}")
+    print("\n== 4. Deadlines: reminders before the due time, escalations after it, what is overdue")
+    for args in DEADLINES:
+        if _run(args):
+            raise SystemExit(1)
     print(f"\nDone. Explore it yourself:\n  export IKUFLOW_DATABASE_URL={url}\n"
-          f"  ikuflow history {KEY}\n  ikuflow list --json\n  ikuflow workflow show")
+          f"  ikuflow history {KEY}\n  ikuflow overdue --at 2026-01-27T10:00+07:00\n"
+          "  ikuflow list --json\n  ikuflow workflow show")

@@ -56,7 +56,8 @@ def test_every_error_class_has_an_exit_code_in_the_docstring():
 def test_readme_documents_every_command_and_exit_code():
     readme = (ROOT / "README.md").read_text()
     for cmd in ("init", "workflow check", "workflow show", "workflow graph", "office add",
-                "division add", "person add", "new", "advance", "status", "list", "history"):
+                "division add", "person add", "new", "advance", "status", "list", "history",
+                "overdue", "tick", "serve", "demo"):
         assert f"ikuflow {cmd}" in readme, cmd
     for code in range(1, 7):
         assert f"| {code} |" in readme

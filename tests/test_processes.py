@@ -98,6 +98,7 @@ def test_readme_demo_walks_a_document_to_signed(tmp_path):
                        stdin=subprocess.DEVNULL)
     assert p.returncode == 0, p.stderr[-2000:]
     assert "$ ikuflow advance pacitan-sdmo-2026 sign" in p.stdout
+    assert "3 overdue document(s)" in p.stdout and "5d 18h" in p.stdout
     con = sqlite3.connect(tmp_path / "d" / "ikuflow.db")
     state = con.execute("SELECT state, id FROM document WHERE key = ?", (KEY,)).fetchone()
     assert state[0] == "signed"
