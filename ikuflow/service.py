@@ -32,6 +32,10 @@ OUTBOX_SQL = ("INSERT INTO outbox (document_id, kind, cause, recipient, template
               " message_id, status, attempts, next_attempt_at, created_at)"
               " VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)")
 
+CLAIM_SQL = ("SELECT id, key, state, version, due_at, next_action_at, workflow_name, workflow_version,"
+             " office_code, division_code FROM document WHERE next_action_at IS NOT NULL"
+             " AND next_action_at <= ? ORDER BY next_action_at, id LIMIT ?")
+
 #: Roles that may create a document, besides admin (a coordinator only for their division).
 CREATE_ROLES = frozenset({"coordinator", "secretariat"})
 
@@ -58,6 +62,31 @@ def roles_here(rows, office: str, division: str) -> frozenset[str]:
                 or (role in ("secretariat", "chair") and r_office == office):
             out.add(role)
     return frozenset(out)
+
+
+def pick(rows, division: str, roles) -> list[dict]:
+    """From an office's (email, name, role, division) rows, the holders of ``roles`` on a
+    document of ``division``, ordered by role as listed, then e-mail; each person once per role."""
+    order = list(roles)
+    out = {(email, role): {"email": email, "name": name, "role": role}
+           for email, name, role, r_division in rows
+           if role in order and (role != "coordinator" or r_division == division)}
+    return sorted(out.values(), key=lambda p: (order.index(p["role"]), p["email"]))
+
+
+class Directory:
+    """Offices (zone, parent) and role holders, read once for a pass over many documents."""
+
+    def __init__(self, offices: dict, holders: dict) -> None:
+        self.offices, self.holders = offices, holders
+        self._cache: dict = {}
+
+    def people(self, office: str, division: str, roles) -> list[dict]:
+        key = (office, division, tuple(roles))
+        found = self._cache.get(key)
+        if found is None:
+            found = self._cache[key] = pick(self.holders.get(office, ()), division, roles)
+        return found
 
 
 class Service:
@@ -118,16 +147,20 @@ class Service:
 
     def people(self, office: str, division: str, roles) -> list[dict]:
         """The people holding ``roles`` on a document of ``office``/``division``."""
-        out, seen = [], set()
         if not roles:
-            return out
-        for email, name, role, r_division in self.con.execute(PEOPLE_SQL, (office,)):
-            if role in roles and (role != "coordinator" or r_division == division) \
-                    and (email, role) not in seen:
-                seen.add((email, role))
-                out.append({"email": email, "name": name, "role": role})
-        out.sort(key=lambda p: (list(roles).index(p["role"]), p["email"]))
-        return out
+            return []
+        return pick(self.con.execute(PEOPLE_SQL, (office,)).fetchall(), division, roles)
+
+    def directory(self) -> "Directory":
+        """A snapshot of offices and role holders, for passes over many documents."""
+        offices = {code: (tz, parent) for code, tz, parent in
+                   self.con.execute("SELECT code, tz, parent FROM office")}
+        holders: dict[str, list] = {}
+        for office, email, name, role, division in self.con.execute(
+                "SELECT ra.office_code, p.email, p.name, ra.role, ra.division_code"
+                " FROM role_assignment ra JOIN person p ON p.id = ra.person_id"):
+            holders.setdefault(office, []).append((email, name, role, division))
+        return Directory(offices, holders)
 
     # --- writes -------------------------------------------------------------------------------
     def new(self, office: str, division: str, year: int, signing_date: date, actor: str,
@@ -306,27 +339,24 @@ class Service:
         if office is not None:
             if self.con.execute("SELECT 1 FROM office WHERE code = ?", (office,)).fetchone() is None:
                 raise NotFound("office", office, "see 'ikuflow office list'")
-            scope = (" AND d.office_code IN (WITH RECURSIVE sub(code) AS (SELECT ? UNION ALL"
-                     " SELECT o2.code FROM office o2 JOIN sub ON o2.parent = sub.code)"
+            scope = (" AND office_code IN (WITH RECURSIVE sub(code) AS (SELECT ? UNION ALL"
+                     " SELECT o.code FROM office o JOIN sub ON o.parent = sub.code)"
                      " SELECT code FROM sub)")
             args.append(office)
-        sql = ("SELECT d.key, d.office_code, d.division_code, d.state, d.due_at, o.tz,"
-               " d.workflow_name, d.workflow_version FROM document d"
-               " JOIN office o ON o.code = d.office_code"
-               " WHERE d.due_at IS NOT NULL AND d.due_at < ?" + scope
-               + " ORDER BY d.due_at, d.id" + (f" LIMIT {int(limit)}" if limit else ""))
-        people: dict[tuple, list[dict]] = {}
+        rows = self.con.execute(
+            "SELECT key, office_code, division_code, state, due_at, workflow_name, workflow_version"
+            " FROM document WHERE due_at IS NOT NULL AND due_at < ?" + scope
+            + " ORDER BY due_at, id" + (f" LIMIT {int(limit)}" if limit else ""), args).fetchall()
+        d = self.directory()
         out = []
-        for key, off, div, state, due, tz, wf, wfv in self.con.execute(sql, args).fetchall():
+        for key, off, div, state, due, wf, wfv in rows:
             due = parse_ts(due)
-            who = people.get((off, div, wf, wfv, state))
-            if who is None:
-                roles = self.engine(wf, wfv).workflow.states[state].must_act
-                who = people[(off, div, wf, wfv, state)] = self.people(off, div, roles)
+            tz = d.offices[off][0]
+            late = now - due
             out.append({"key": key, "office": off, "division": div, "state": state,
                         "due_at": iso_local(due, tz), "due_local": fmt_local(due, tz),
-                        "overdue_by": fmt_span(now - due),
-                        "overdue_seconds": int((now - due).total_seconds()), "must_act": who})
+                        "overdue_by": fmt_span(late), "overdue_seconds": int(late.total_seconds()),
+                        "must_act": d.people(off, div, self.engine(wf, wfv).workflow.states[state].must_act)})
         return out
 
     def overdue_count(self, at: datetime | None = None) -> int:
@@ -345,16 +375,13 @@ class Service:
         now = at or now_utc()
         ts = fmt_ts(now)
         totals = {"documents": 0, "reminders": 0, "escalations": 0, "emails": 0, "batches": 0}
+        d = self.directory()
         while not (stop and stop()):
             with write(self.con) as c:
-                claimed = c.execute(
-                    "SELECT d.id, d.key, d.state, d.version, d.due_at, d.next_action_at,"
-                    " d.workflow_name, d.workflow_version, d.office_code, d.division_code, o.tz,"
-                    " o.parent FROM document d JOIN office o ON o.code = d.office_code"
-                    " WHERE d.next_action_at IS NOT NULL AND d.next_action_at <= ?"
-                    " ORDER BY d.next_action_at, d.id LIMIT ?", (ts, batch)).fetchall()
+                claimed = c.execute(CLAIM_SQL, (ts, batch)).fetchall()
                 rows, moves = [], []
-                for doc_id, key, state, version, due, nxt, wf, wfv, off, div, tz, parent in claimed:
+                for doc_id, key, state, version, due, nxt, wf, wfv, off, div in claimed:
+                    tz, parent = d.offices[off]
                     eng = self.engine(wf, wfv)
                     due = parse_ts(due)
                     act = eng.latest_action(state, due, now)
@@ -362,9 +389,9 @@ class Service:
                     if act is None:
                         continue
                     totals["reminders" if act.kind == "reminder" else "escalations"] += 1
-                    told = self.people(off, div, act.roles)
+                    told = list(d.people(off, div, act.roles))
                     if act.parent and parent:
-                        told += [p for p in self.people(parent, div, ("secretariat",))
+                        told += [p for p in d.people(parent, div, ("secretariat",))
                                  if p["email"] not in {t["email"] for t in told}]
                     seen = set()
                     for p in told:
