@@ -348,14 +348,19 @@ class Service:
             " FROM document WHERE due_at IS NOT NULL AND due_at < ?" + scope
             + " ORDER BY due_at, id" + (f" LIMIT {int(limit)}" if limit else ""), args).fetchall()
         d = self.directory()
+        shown: dict = {}  # documents share due times (one signing date, a few zones): format once
         out = []
-        for key, off, div, state, due, wf, wfv in rows:
-            due = parse_ts(due)
+        for key, off, div, state, due_raw, wf, wfv in rows:
             tz = d.offices[off][0]
-            late = now - due
+            fmt = shown.get((due_raw, tz))
+            if fmt is None:
+                due = parse_ts(due_raw)
+                late = now - due
+                fmt = shown[(due_raw, tz)] = (iso_local(due, tz), fmt_local(due, tz), fmt_span(late),
+                                              int(late.total_seconds()))
             out.append({"key": key, "office": off, "division": div, "state": state,
-                        "due_at": iso_local(due, tz), "due_local": fmt_local(due, tz),
-                        "overdue_by": fmt_span(late), "overdue_seconds": int(late.total_seconds()),
+                        "due_at": fmt[0], "due_local": fmt[1], "overdue_by": fmt[2],
+                        "overdue_seconds": fmt[3],
                         "must_act": d.people(off, div, self.engine(wf, wfv).workflow.states[state].must_act)})
         return out
 
