@@ -1,0 +1,1 @@
+"""E-mail: rendering from templates and sending from the outbox."""

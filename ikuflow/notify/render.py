@@ -1,0 +1,144 @@
+"""Render e-mails from the Jinja2 templates under ``notifications/``, and check them.
+
+Undefined variables are errors (StrictUndefined), HTML templates are autoescaped, and a
+subject is always one line: user text (titles, comments) can neither inject a header nor
+HTML. An e-mail carries every language of IKUFLOW_MAIL_LANGS (default ``id,en``), Bahasa
+Indonesia first.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ikuflow.errors import IkuflowError, Problem
+
+#: The variables a template may use; anything else fails ``workflow check``.
+CONTEXT_VARIABLES = frozenset({
+    "document", "recipient", "actor", "event", "comment", "due", "must_act", "you_must_act",
+    "kind", "overdue_by", "time_left", "items"})
+SCHEDULER_TEMPLATES = ("reminder", "escalation", "digest")
+PARTS = ("subject", "txt", "html")
+SEPARATOR_TEXT = "\n\n" + "-" * 60 + "\n\n"
+MAX_SUBJECT = 200
+
+
+def notifications_dir() -> Path:
+    """IKUFLOW_NOTIFICATIONS, else ./notifications, else the templates shipped with ikuflow."""
+    env = os.environ.get("IKUFLOW_NOTIFICATIONS")
+    if env:
+        return Path(env)
+    local = Path("notifications")
+    if local.is_dir():
+        return local
+    return Path(__file__).resolve().parent.parent.parent / "notifications"
+
+
+def languages() -> tuple[str, ...]:
+    langs = tuple(x.strip() for x in os.environ.get("IKUFLOW_MAIL_LANGS", "id,en").split(",") if x.strip())
+    return langs or ("id",)
+
+
+@dataclass(frozen=True)
+class Mail:
+    subject: str
+    text: str
+    html: str
+
+
+def one_line(text: str) -> str:
+    """A header-safe single line: every run of whitespace (CR and LF included) is one space."""
+    line = re.sub(r"\s+", " ", text).strip()
+    return line if len(line) <= MAX_SUBJECT else line[:MAX_SUBJECT - 1] + "…"
+
+
+def tidy(text: str) -> str:
+    """Plain text as people read it: no trailing spaces, at most one blank line in a row."""
+    lines = [ln.rstrip() for ln in text.strip().splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
+
+
+class Renderer:
+    def __init__(self, directory: Path | None = None, langs: tuple[str, ...] | None = None) -> None:
+        from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+        self.directory = Path(directory or notifications_dir())
+        self.langs = langs or languages()
+        self.env = Environment(loader=FileSystemLoader(str(self.directory)), undefined=StrictUndefined,
+                               autoescape=select_autoescape(enabled_extensions=("html",),
+                                                            default_for_string=False),
+                               auto_reload=False)
+
+    def _part(self, lang: str, name: str, part: str, ctx: dict) -> str:
+        return self.env.get_template(f"{lang}/{name}.{part}").render(ctx)
+
+    def render(self, name: str, ctx: dict) -> Mail:
+        """Render template ``name`` for one recipient; IkuflowError if it cannot be rendered."""
+        from jinja2 import TemplateError
+
+        try:
+            subject = one_line(self._part(self.langs[0], name, "subject", ctx))
+            text = SEPARATOR_TEXT.join(tidy(self._part(lang, name, "txt", ctx)) for lang in self.langs)
+            html = "\n<hr>\n".join(self._part(lang, name, "html", ctx) for lang in self.langs)
+        except TemplateError as exc:
+            raise IkuflowError(f"cannot render e-mail template '{name}': {exc}; run "
+                               "'ikuflow workflow check' to see every template problem") from None
+        return Mail(subject, text + "\n", html)
+
+    def check(self, names: list[tuple[str, str]]) -> list[Problem]:
+        """Problems of templates ``names`` ((template, where it is named), ...) in every
+        language: missing, not parsing, unknown variables, or failing a sample render."""
+        from jinja2 import TemplateError, TemplateNotFound, TemplateSyntaxError, meta
+
+        from ikuflow.definition.load import hint
+
+        problems: list[Problem] = []
+        seen = set()
+        for name, where in names:
+            for lang in self.langs:
+                for part in PARTS:
+                    rel = f"{lang}/{name}.{part}"
+                    if rel in seen:
+                        continue
+                    seen.add(rel)
+                    file = str(self.directory / rel)
+                    try:
+                        source = self.env.loader.get_source(self.env, rel)[0]
+                        unknown = meta.find_undeclared_variables(self.env.parse(source)) - CONTEXT_VARIABLES
+                        for var in sorted(unknown):
+                            problems.append(Problem(file, where, f"unknown variable '{var}'; "
+                                                    f"{hint(var, sorted(CONTEXT_VARIABLES))}"))
+                        if not unknown:
+                            self._part(lang, name, part, sample_context(name))
+                    except TemplateNotFound as exc:
+                        problems.append(Problem(file, where, f"template '{exc.name}' is missing; create "
+                                                f"it (see {self.directory / 'README.md'})"))
+                    except TemplateSyntaxError as exc:
+                        problems.append(Problem(file, where, f"template does not parse: {exc.message}",
+                                                exc.lineno))
+                    except TemplateError as exc:
+                        problems.append(Problem(file, where, f"template fails on sample data: {exc}"))
+        return problems
+
+
+def template_names(workflow) -> list[tuple[str, str]]:
+    """Every template a workflow needs, with the location that names it."""
+    names = [(ev.template, f"events.{ev.name}.template") for ev in workflow.events.values() if ev.notify]
+    names += [(t, "scheduler") for t in SCHEDULER_TEMPLATES]
+    return names
+
+
+def sample_context(name: str) -> dict:
+    doc = {"key": "pacitan-sdmo-2026", "title": "IKU SDMO <Pacitan> 2026", "office_name": "Bawaslu Kabupaten Pacitan",
+           "division_name": "SDMO & Diklat", "year": 2026, "signing_date": "2026-01-28",
+           "state": "division_review", "state_title": "Telaah divisi / Division review"}
+    item = {"document": doc, "kind": "escalation", "due": "2026-01-21 16:00 WIB", "overdue_by": "1d 2h",
+            "time_left": "", "must_act": ["Sri Wahyuni"]}
+    return {"document": doc, "recipient": {"name": "Budi Santoso", "email": "budi@example.id", "role": "secretariat"},
+            "actor": {"name": "Sri Wahyuni", "email": "sri@example.id"},
+            "event": {"name": name, "title": "Ajukan / Submit"}, "comment": "Mohon <b>dicek</b>",
+            "due": "2026-01-23 16:00 WIB", "must_act": ["Budi Santoso"], "you_must_act": True,
+            "kind": "reminder", "overdue_by": "1d 2h", "time_left": "1d 2h",
+            "items": [item, {**item, "kind": "reminder", "time_left": "3h"}]}
