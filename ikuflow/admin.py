@@ -135,6 +135,17 @@ def _add_workflow_version(s, wf: Workflow) -> int | None:
     return version
 
 
+def _directory_changed(s) -> None:
+    """Bump the directory version: services drop the people they cached."""
+    from ikuflow.store.schema import Meta
+
+    meta = s.get(Meta, "directory_version")
+    if meta is None:
+        s.add(Meta(key="directory_version", value="1"))
+    else:
+        meta.value = str(int(meta.value) + 1)
+
+
 def add_office(code: str, name: str, tz: str = "Asia/Jakarta", parent: str | None = None,
                level: str | None = None, url: str | None = None) -> dict:
     from ikuflow.store.schema import Office
@@ -158,6 +169,7 @@ def add_office(code: str, name: str, tz: str = "Asia/Jakarta", parent: str | Non
             if level:
                 office.level = level
         s.add(office)
+        _directory_changed(s)
         s.commit()
         return {"code": code, "name": office.name, "tz": tz, "parent": parent, "created": created}
 
@@ -174,6 +186,7 @@ def add_division(code: str, name: str, url: str | None = None) -> dict:
         s.add(Division(code=code, name=name.strip()) if created else div)
         if not created:
             div.name = name.strip()
+        _directory_changed(s)
         s.commit()
     return {"code": code, "name": name.strip(), "created": created}
 
@@ -214,6 +227,7 @@ def add_person(email: str, name: str, role: str, office: str, division: str | No
         if exists is None:
             s.add(RoleAssignment(person_id=person.id, role=role, office_code=office,
                                  division_code=division))
+        _directory_changed(s)
         s.commit()
         return {"email": email, "name": person.name, "role": role, "office": office,
                 "division": division, "created": exists is None}

@@ -15,12 +15,13 @@ from datetime import date, datetime
 
 from ikuflow.calendar import fmt_local, fmt_span, now_utc, to_local
 from ikuflow.errors import Conflict, NotFound, RoleMissing, UsageError
-from ikuflow.store.db import connect, fmt_ts, parse_ts, write
+from ikuflow.store.db import BUSY_TIMEOUT_MS, connect, fmt_ts, is_busy, parse_ts, write
 
 DOC_SQL = ("SELECT d.id, d.state, d.version, d.signing_date, d.workflow_name, d.workflow_version,"
-           " d.office_code, d.division_code, o.tz FROM document d"
+           " d.office_code, d.division_code, o.tz,"
+           " (SELECT value FROM meta WHERE key = 'directory_version') FROM document d"
            " JOIN office o ON o.code = d.office_code WHERE d.key = ?")
-ROLES_SQL = ("SELECT ra.role, ra.office_code, ra.division_code FROM person p"
+ROLES_SQL = ("SELECT ra.role, ra.office_code, ra.division_code, p.name FROM person p"
              " LEFT JOIN role_assignment ra ON ra.person_id = p.id WHERE p.email = ?")
 PEOPLE_SQL = ("SELECT p.email, p.name, ra.role, ra.division_code FROM role_assignment ra"
               " JOIN person p ON p.id = ra.person_id WHERE ra.office_code = ?")
@@ -40,14 +41,14 @@ CLAIM_SQL = ("SELECT id, key, state, version, due_at, next_action_at, workflow_n
 CREATE_ROLES = frozenset({"coordinator", "secretariat"})
 
 
-def _mail_domain() -> str:
+def mail_domain() -> str:
     sender = os.environ.get("IKUFLOW_MAIL_FROM", "ikuflow@localhost")
     return sender.rsplit("@", 1)[-1].strip("> ") or "localhost"
 
 
-def message_id(cause: str) -> str:
+def message_id(cause: str, domain: str | None = None) -> str:
     """A deterministic Message-ID: a retry of the same cause is the same message."""
-    return f"<{hashlib.sha256(cause.encode()).hexdigest()[:32]}@{_mail_domain()}>"
+    return f"<{hashlib.sha256(cause.encode()).hexdigest()[:32]}@{domain or mail_domain()}>"
 
 
 def iso_local(utc_naive: datetime | None, tz: str) -> str | None:
@@ -96,6 +97,11 @@ class Service:
         self.con = con or connect(url)
         self._engines: dict[tuple[str, int], object] = {}
         self._calendar = None
+        self._domain = mail_domain()
+        # role holders per office and assignments per actor, valid for one directory version
+        self._dir_version: str | None = None
+        self._holders: dict[str, list] = {}
+        self._actors: dict[str, list] = {}
 
     def close(self) -> None:
         self.con.close()
@@ -137,19 +143,30 @@ class Service:
         return row[0]
 
     # --- people -------------------------------------------------------------------------------
+    def _seen_directory(self, version: str | None) -> None:
+        """Drop cached people when the directory changed (admin bumps its version)."""
+        if version != self._dir_version:
+            self._dir_version, self._holders, self._actors = version, {}, {}
+
     def _roles(self, actor: str, office: str, division: str) -> frozenset[str]:
         if not actor:
             raise UsageError("who is acting? pass --as EMAIL or set IKUFLOW_USER")
-        rows = self.con.execute(ROLES_SQL, (actor.strip().lower(),)).fetchall()
+        email = actor.strip().lower()
+        rows = self._actors.get(email)
+        if rows is None:
+            rows = self._actors[email] = self.con.execute(ROLES_SQL, (email,)).fetchall()
         if not rows:
             raise NotFound("person", actor, "add them with 'ikuflow person add'")
-        return roles_here([r for r in rows if r[0] is not None], office, division)
+        return roles_here([r[:3] for r in rows if r[0] is not None], office, division)
 
     def people(self, office: str, division: str, roles) -> list[dict]:
         """The people holding ``roles`` on a document of ``office``/``division``."""
         if not roles:
             return []
-        return pick(self.con.execute(PEOPLE_SQL, (office,)).fetchall(), division, roles)
+        rows = self._holders.get(office)
+        if rows is None:
+            rows = self._holders[office] = self.con.execute(PEOPLE_SQL, (office,)).fetchall()
+        return pick(rows, division, roles)
 
     def directory(self) -> "Directory":
         """A snapshot of offices and role holders, for passes over many documents."""
@@ -208,36 +225,64 @@ class Service:
                 at: datetime | None = None, expected_version: int | None = None) -> dict:
         """Fire ``event`` on document ``key`` as ``actor``; persist state, history and outbox.
 
+        One transaction: the document is read, the engine decides, then the state (guarded by
+        the version read), the history row and the outbox rows are written. If another writer
+        commits in between, SQLite refuses the stale snapshot and the whole step is retried:
+        with the document unchanged it goes through, with the document changed it is a Conflict.
+
         Raises NotFound (3), NotAllowed/GuardFailed (4), RoleMissing (5), Conflict (6).
         """
+        try:  # optimistic: a deferred transaction that takes the write lock only to write
+            return self._advance(key, event, actor, comment, at or now_utc(), expected_version, False)
+        except sqlite3.OperationalError as exc:
+            if not is_busy(exc):
+                raise
+            seen = getattr(exc, "ikuflow_version", None)
+        # another writer was busy or committed first: queue for the write lock, then re-read;
+        # the document must still be at the version this request saw
+        try:
+            return self._advance(key, event, actor, comment, at or now_utc(),
+                                 expected_version if expected_version is not None else seen, True)
+        except sqlite3.OperationalError as exc:
+            if not is_busy(exc):
+                raise
+            raise Conflict(f"the database stayed busy for {BUSY_TIMEOUT_MS // 1000} s; retry "
+                           f"'ikuflow advance {key} {event}'") from None
+
+    def _advance(self, key, event, actor, comment, now, expected_version, immediate) -> dict:
         from ikuflow.engine import Doc
 
-        now = at or now_utc()
-        row = self.con.execute(DOC_SQL, (key,)).fetchone()
-        if row is None:
-            raise NotFound("document", key, "see 'ikuflow list'")
-        doc_id, state, version, signing, wf_name, wf_version, office, division, tz = row
-        if expected_version is not None and expected_version != version:
-            raise Conflict(f"document {key} is at version {version}, not {expected_version}; "
-                           f"check 'ikuflow status {key}' and retry")
-        eng = self.engine(wf_name, wf_version)
-        roles = self._roles(actor, office, division)
-        comment = comment.strip() if comment and comment.strip() else None
-        doc = Doc(key, state, date.fromisoformat(signing), tz, comment, now)
-        out = eng.fire(doc, event, roles, actor)
-        recipients = self.people(office, division, out.notify)
-        ts = fmt_ts(now)
-        new_version = version + 1
-        payload_base = {"key": key, "event": event, "from": out.source, "to": out.dest,
-                        "actor": actor.lower(), "comment": comment, "at": ts}
-        rows = []
-        for p in recipients:
-            cause = f"event:{doc_id}:{new_version}:{p['email']}"
-            payload = json.dumps({**payload_base, "recipient_name": p["name"],
-                                  "recipient_role": p["role"]}, ensure_ascii=False)
-            rows.append((doc_id, "event", cause, p["email"], out.template, payload,
-                         message_id(cause), ts, ts))
-        with write(self.con) as c:
+        c = self.con
+        c.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        version = None
+        try:
+            row = c.execute(DOC_SQL, (key,)).fetchone()
+            if row is None:
+                raise NotFound("document", key, "see 'ikuflow list'")
+            doc_id, state, version, signing, wf_name, wf_version, office, division, tz, dir_version = row
+            if expected_version is not None and expected_version != version:
+                raise Conflict(f"document {key} changed while you were acting on it (version "
+                               f"{expected_version} -> {version}); check 'ikuflow status {key}' "
+                               f"and retry if '{event}' still applies")
+            self._seen_directory(dir_version)
+            eng = self.engine(wf_name, wf_version)
+            roles = self._roles(actor, office, division)
+            comment = comment.strip() if comment and comment.strip() else None
+            doc = Doc(key, state, date.fromisoformat(signing), tz, comment, now)
+            out = eng.fire(doc, event, roles, actor)
+            recipients = self.people(office, division, out.notify)
+            ts = fmt_ts(now)
+            new_version = version + 1
+            payload_base = {"key": key, "event": event, "from": out.source, "to": out.dest,
+                            "actor": actor.lower(), "comment": comment, "at": ts}
+            rows = []
+            for p in recipients:
+                cause = f"event:{doc_id}:{new_version}:{p['email']}"
+                payload = json.dumps({**payload_base, "recipient_name": p["name"],
+                                      "recipient_role": p["role"]}, ensure_ascii=False)
+                rows.append((doc_id, "event", cause, p["email"], out.template, payload,
+                             message_id(cause, self._domain), ts, ts))
+            # the first write takes the write lock; a stale snapshot raises "database is locked"
             if c.execute(UPDATE_SQL, (out.dest, ts, fmt_ts(out.due_at), fmt_ts(out.next_action_at),
                                       doc_id, version)).rowcount != 1:
                 raise Conflict(f"document {key} changed while you were acting on it; check "
@@ -245,6 +290,13 @@ class Service:
             c.execute(HISTORY_SQL, (doc_id, ts, actor.lower(), None, event, out.source, out.dest, comment))
             if rows:
                 c.executemany(OUTBOX_SQL, rows)
+            c.execute("COMMIT")
+        except BaseException as exc:
+            if c.in_transaction:
+                c.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.OperationalError) and version is not None:
+                exc.ikuflow_version = version  # what this attempt saw: a retry must see it too
+            raise
         return {"key": key, "event": event, "from": out.source, "state": out.dest,
                 "version": new_version, "due_at": iso_local(out.due_at, tz),
                 "notified": [p["email"] for p in recipients]}
@@ -410,7 +462,7 @@ class Service:
                                 int(act.overdue_by.total_seconds()), "recipient_name": p["name"],
                                 "recipient_role": p["role"]}, ensure_ascii=False)
                         rows.append((doc_id, act.kind, cause, p["email"], act.kind, payload,
-                                     message_id(cause), ts, ts))
+                                     message_id(cause, self._domain), ts, ts))
                 if rows:
                     before = c.total_changes
                     c.executemany(OUTBOX_SQL.replace("INSERT INTO", "INSERT OR IGNORE INTO"), rows)

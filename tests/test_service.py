@@ -118,32 +118,54 @@ def test_stale_version_is_a_conflict(svc, doc):
     assert svc.advance(doc, "submit", COORD, expected_version=0, at=utc(AT["submit"]))["version"] == 1
 
 
-def test_two_writers_racing_on_one_document_one_wins(svc, doc):
-    """Both read version 0; the one that writes second gets Conflict and writes nothing."""
+def test_two_writers_racing_on_one_document_one_wins(svc, doc, monkeypatch):
+    """Both read version 0; the rival commits while we decide; we get Conflict and write nothing."""
+    from ikuflow.engine import Engine
     from ikuflow.service import Service
 
     other = Service()
-    real_write = __import__("ikuflow.service", fromlist=["write"]).write
+    real_fire = Engine.fire
     fired = []
 
-    def write_after_rival(con):
-        # the rival commits between our read and our write
+    def fire_while_rival_commits(self, *args, **kwargs):
         if not fired:
-            fired.append(None)  # the rival's own write must not recurse into this
+            fired.append(None)  # the rival's own fire must not recurse into this
             fired[0] = other.advance(doc, "submit", COORD, at=utc(AT["submit"]))
-        return real_write(con)
+        return real_fire(self, *args, **kwargs)
 
-    import ikuflow.service as service_mod
-
-    service_mod.write, original = write_after_rival, service_mod.write
+    monkeypatch.setattr(Engine, "fire", fire_while_rival_commits)
     try:
-        with pytest.raises(Conflict):
+        with pytest.raises(Conflict, match="changed while you were acting"):
             svc.advance(doc, "submit", COORD, at=utc(AT["submit"]))
     finally:
-        service_mod.write = original
         other.close()
     assert fired[0]["state"] == "division_review"
     assert svc.status(doc)["version"] == 1
+    assert counts(svc, doc) == (2, 1)
+
+
+def test_a_busy_database_does_not_fail_an_unrelated_transition(svc, doc, monkeypatch):
+    """Another writer commits a different document while we decide: we retry and go through."""
+    from ikuflow.engine import Engine
+    from ikuflow.service import Service
+
+    svc.new("pacitan", "hukum", 2026, SIGNING, COORD_HUKUM, at=utc("2026-01-12T09:00+07:00"))
+    other = Service()
+    real_fire = Engine.fire
+    calls = []
+
+    def fire_while_rival_commits(self, d, *args, **kwargs):
+        calls.append(d.key)
+        if len(calls) == 1:
+            other.advance("pacitan-hukum-2026", "submit", COORD_HUKUM, at=utc(AT["submit"]))
+        return real_fire(self, d, *args, **kwargs)
+
+    monkeypatch.setattr(Engine, "fire", fire_while_rival_commits)
+    try:
+        assert svc.advance(doc, "submit", COORD, at=utc(AT["submit"]))["version"] == 1
+    finally:
+        other.close()
+    assert calls.count(doc) == 2  # the stale snapshot was refused once, then retried
     assert counts(svc, doc) == (2, 1)
 
 

@@ -65,13 +65,21 @@ def connect(url: str | None = None, create: bool = False) -> sqlite3.Connection:
     return con
 
 
+def is_busy(exc: sqlite3.OperationalError) -> bool:
+    """SQLITE_BUSY or SQLITE_LOCKED, including a read snapshot too old to write from."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (5, 6)
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
 @contextmanager
 def write(con: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """One write transaction: BEGIN IMMEDIATE ... COMMIT, ROLLBACK on any error."""
     try:
         con.execute("BEGIN IMMEDIATE")
     except sqlite3.OperationalError as exc:
-        if "locked" in str(exc) or "busy" in str(exc):
+        if is_busy(exc):
             from ikuflow.errors import Conflict
 
             raise Conflict(f"the database stayed busy for {BUSY_TIMEOUT_MS // 1000} s; retry") from None

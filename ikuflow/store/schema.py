@@ -61,7 +61,6 @@ class WorkflowVersion(SQLModel, table=True):
 class Document(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("office_code", "division_code", "year", "workflow_name"),
-        Index("ix_document_state", "state", "office_code"),
         # What is overdue, and what the scheduler must do next: partial indexes over live
         # documents only (due_at and next_action_at are NULL once a document is final), each
         # covering what its query reads, so neither touches the table. A bare (due_at) index
@@ -107,11 +106,15 @@ class Outbox(SQLModel, table=True):
     __table_args__ = (
         Index("ix_outbox_pending", "next_attempt_at", "id", sqlite_where=text("status = 'pending'"),
               postgresql_where=text("status = 'pending'")),
+        # One e-mail per cause. An event's cause names the document version it created, which
+        # the guarded UPDATE makes unique already; the scheduler's causes need the index.
+        Index("ux_outbox_cause", "cause", unique=True, sqlite_where=text("kind <> 'event'"),
+              postgresql_where=text("kind <> 'event'")),
     )
     id: Optional[int] = Field(default=None, primary_key=True)
-    document_id: Optional[int] = Field(default=None, foreign_key="document.id", index=True)
+    document_id: Optional[int] = Field(default=None, foreign_key="document.id")
     kind: str  # event | reminder | escalation | digest
-    cause: str = Field(unique=True)  # one row per recipient and cause: never doubled
+    cause: str  # what caused it, per recipient (see ux_outbox_cause)
     recipient: str
     template: str
     payload: str  # JSON: what the template needs
