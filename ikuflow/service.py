@@ -273,13 +273,13 @@ class Service:
             recipients = self.people(office, division, out.notify)
             ts = fmt_ts(now)
             new_version = version + 1
-            payload_base = {"key": key, "event": event, "from": out.source, "to": out.dest,
-                            "actor": actor.lower(), "comment": comment, "at": ts}
+            # what every recipient's e-mail needs; who receives it is in its own columns
+            payload = json.dumps({"key": key, "event": event, "from": out.source, "to": out.dest,
+                                  "actor": actor.lower(), "comment": comment, "at": ts},
+                                 ensure_ascii=False)
             rows = []
             for p in recipients:
                 cause = f"event:{doc_id}:{new_version}:{p['email']}"
-                payload = json.dumps({**payload_base, "recipient_name": p["name"],
-                                      "recipient_role": p["role"]}, ensure_ascii=False)
                 rows.append((doc_id, "event", cause, p["email"], out.template, payload,
                              message_id(cause, self._domain), ts, ts))
             # the first write takes the write lock; a stale snapshot raises "database is locked"
