@@ -19,8 +19,10 @@ from ikuflow.store.db import BUSY_TIMEOUT_MS, connect, fmt_ts, is_busy, parse_ts
 
 DOC_SQL = ("SELECT d.id, d.state, d.version, d.signing_date, d.workflow_name, d.workflow_version,"
            " d.office_code, d.division_code, o.tz,"
-           " (SELECT value FROM meta WHERE key = 'directory_version') FROM document d"
-           " JOIN office o ON o.code = d.office_code WHERE d.key = ?")
+           " (SELECT value FROM meta WHERE key = 'directory_version'),"
+           " d.title, d.year, o.name, dv.name FROM document d"
+           " JOIN office o ON o.code = d.office_code JOIN division dv ON dv.code = d.division_code"
+           " WHERE d.key = ?")
 ROLES_SQL = ("SELECT ra.role, ra.office_code, ra.division_code, p.name FROM person p"
              " LEFT JOIN role_assignment ra ON ra.person_id = p.id WHERE p.email = ?")
 PEOPLE_SQL = ("SELECT p.email, p.name, ra.role, ra.division_code FROM role_assignment ra"
@@ -30,8 +32,8 @@ UPDATE_SQL = ("UPDATE document SET state = ?, version = version + 1, updated_at 
 HISTORY_SQL = ("INSERT INTO history (document_id, at, actor, acting_for, event, from_state,"
                " to_state, comment) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
 OUTBOX_SQL = ("INSERT INTO outbox (document_id, kind, cause, recipient, template, payload,"
-              " message_id, status, attempts, next_attempt_at, created_at)"
-              " VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)")
+              " message_id, subject, body_text, body_html, status, attempts, next_attempt_at,"
+              " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)")
 
 CLAIM_SQL = ("SELECT id, key, state, version, due_at, next_action_at, workflow_name, workflow_version,"
              " office_code, division_code FROM document WHERE next_action_at IS NOT NULL"
@@ -78,8 +80,8 @@ def pick(rows, division: str, roles) -> list[dict]:
 class Directory:
     """Offices (zone, parent) and role holders, read once for a pass over many documents."""
 
-    def __init__(self, offices: dict, holders: dict) -> None:
-        self.offices, self.holders = offices, holders
+    def __init__(self, offices: dict, holders: dict, divisions: dict) -> None:
+        self.offices, self.holders, self.divisions = offices, holders, divisions
         self._cache: dict = {}
 
     def people(self, office: str, division: str, roles) -> list[dict]:
@@ -98,6 +100,7 @@ class Service:
         self._engines: dict[tuple[str, int], object] = {}
         self._calendar = None
         self._domain = mail_domain()
+        self._renderer = None
         # role holders per office and assignments per actor, valid for one directory version
         self._dir_version: str | None = None
         self._holders: dict[str, list] = {}
@@ -132,6 +135,14 @@ class Service:
                                        on=frozenset(date.fromisoformat(d) for d, w in rows if w))
         return self._calendar
 
+    def renderer(self):
+        """The e-mail renderer (Jinja2 is imported only by the paths that send mail)."""
+        if self._renderer is None:
+            from ikuflow.notify.render import Renderer
+
+            self._renderer = Renderer()
+        return self._renderer
+
     def latest_version(self, name: str) -> int:
         row = self.con.execute("SELECT max(version) FROM workflow_version WHERE name = ?",
                                (name,)).fetchone()
@@ -159,6 +170,10 @@ class Service:
             raise NotFound("person", actor, "add them with 'ikuflow person add'")
         return roles_here([r[:3] for r in rows if r[0] is not None], office, division)
 
+    def _actor_name(self, actor: str) -> str:
+        rows = self._actors.get(actor.strip().lower()) or []
+        return rows[0][3] if rows else actor
+
     def people(self, office: str, division: str, roles) -> list[dict]:
         """The people holding ``roles`` on a document of ``office``/``division``."""
         if not roles:
@@ -170,14 +185,15 @@ class Service:
 
     def directory(self) -> "Directory":
         """A snapshot of offices and role holders, for passes over many documents."""
-        offices = {code: (tz, parent) for code, tz, parent in
-                   self.con.execute("SELECT code, tz, parent FROM office")}
+        offices = {code: (tz, parent, name) for code, tz, parent, name in
+                   self.con.execute("SELECT code, tz, parent, name FROM office")}
+        divisions = dict(self.con.execute("SELECT code, name FROM division").fetchall())
         holders: dict[str, list] = {}
         for office, email, name, role, division in self.con.execute(
                 "SELECT ra.office_code, p.email, p.name, ra.role, ra.division_code"
                 " FROM role_assignment ra JOIN person p ON p.id = ra.person_id"):
             holders.setdefault(office, []).append((email, name, role, division))
-        return Directory(offices, holders)
+        return Directory(offices, holders, divisions)
 
     # --- writes -------------------------------------------------------------------------------
     def new(self, office: str, division: str, year: int, signing_date: date, actor: str,
@@ -259,7 +275,8 @@ class Service:
             row = c.execute(DOC_SQL, (key,)).fetchone()
             if row is None:
                 raise NotFound("document", key, "see 'ikuflow list'")
-            doc_id, state, version, signing, wf_name, wf_version, office, division, tz, dir_version = row
+            (doc_id, state, version, signing, wf_name, wf_version, office, division, tz, dir_version,
+             title, year, office_name, division_name) = row
             if expected_version is not None and expected_version != version:
                 raise Conflict(f"document {key} changed while you were acting on it (version "
                                f"{expected_version} -> {version}); check 'ikuflow status {key}' "
@@ -278,10 +295,26 @@ class Service:
                                   "actor": actor.lower(), "comment": comment, "at": ts},
                                  ensure_ascii=False)
             rows = []
-            for p in recipients:
-                cause = f"event:{doc_id}:{new_version}:{p['email']}"
-                rows.append((doc_id, "event", cause, p["email"], out.template, payload,
-                             message_id(cause, self._domain), ts, ts))
+            if recipients:
+                wf = eng.workflow
+                must = self.people(office, division, wf.states[out.dest].must_act)
+                ctx = {"document": {"key": key, "title": title, "office_name": office_name,
+                                    "division_name": division_name, "year": year,
+                                    "signing_date": signing, "state": out.dest,
+                                    "state_title": wf.states[out.dest].title or out.dest},
+                       "actor": {"name": self._actor_name(actor), "email": actor.lower()},
+                       "event": {"name": event, "title": wf.events[event].title or event},
+                       "comment": comment, "due": fmt_local(out.due_at, tz),
+                       "must_act": [m["name"] for m in must], "kind": "event",
+                       "overdue_by": "", "time_left": "", "items": []}
+                must_emails = {m["email"] for m in must}
+                for p in recipients:
+                    mail = self.renderer().render(out.template, {
+                        **ctx, "recipient": p, "you_must_act": p["email"] in must_emails})
+                    cause = f"event:{doc_id}:{new_version}:{p['email']}"
+                    rows.append((doc_id, "event", cause, p["email"], out.template, payload,
+                                 message_id(cause, self._domain), mail.subject, mail.text,
+                                 mail.html, "pending", ts, ts))
             # the first write takes the write lock; a stale snapshot raises "database is locked"
             if c.execute(UPDATE_SQL, (out.dest, ts, fmt_ts(out.due_at), fmt_ts(out.next_action_at),
                                       doc_id, version)).rowcount != 1:
@@ -422,12 +455,13 @@ class Service:
 
     def tick(self, at: datetime | None = None, batch: int = 500, stop=None) -> dict:
         """One scheduler pass: every document whose next action time has passed gets its latest
-        reminder or escalation in the outbox (one row per recipient and cause) and its next
-        action time moved forward, one transaction per batch of ``batch`` documents.
+        reminder or escalation, and its next action time moved forward, one transaction per
+        batch of ``batch`` documents.
 
-        A pass after downtime sends only the most recent action of each document, once; the
-        cause key (document, version, action time, recipient) is unique, so two passes can
-        never write the same e-mail twice. ``stop()`` is checked between batches.
+        Each (document, version, action time, recipient) cause is one outbox row, unique, so two
+        passes can never write the same reminder twice; a pass after downtime sends only each
+        document's most recent action. A person with several causes in a batch gets one digest
+        (its causes are kept as 'merged' rows). ``stop()`` is checked between batches.
         """
         now = at or now_utc()
         ts = fmt_ts(now)
@@ -436,9 +470,13 @@ class Service:
         while not (stop and stop()):
             with write(self.con) as c:
                 claimed = c.execute(CLAIM_SQL, (ts, batch)).fetchall()
-                rows, moves = [], []
+                details = {} if not claimed else {r[0]: r[1:] for r in c.execute(
+                    "SELECT id, title, year, signing_date FROM document WHERE id IN (%s)"
+                    % ",".join("?" * len(claimed)), [r[0] for r in claimed])}
+                items: dict[str, list] = {}  # recipient e-mail -> [(person, item, cause, doc_id)]
+                moves = []
                 for doc_id, key, state, version, due, nxt, wf, wfv, off, div in claimed:
-                    tz, parent = d.offices[off]
+                    tz, parent, office_name = d.offices[off]
                     eng = self.engine(wf, wfv)
                     due = parse_ts(due)
                     act = eng.latest_action(state, due, now)
@@ -446,27 +484,24 @@ class Service:
                     if act is None:
                         continue
                     totals["reminders" if act.kind == "reminder" else "escalations"] += 1
+                    title, year, signing = details[doc_id]
+                    st = eng.workflow.states[state]
+                    item = {"document": {"key": key, "title": title, "office_name": office_name,
+                                         "division_name": d.divisions.get(div, div), "year": year,
+                                         "signing_date": signing, "state": state,
+                                         "state_title": st.title or state},
+                            "kind": act.kind, "due": fmt_local(due, tz),
+                            "overdue_by": fmt_span(act.overdue_by) if act.kind == "escalation" else "",
+                            "time_left": fmt_span(act.overdue_by) if act.kind == "reminder" else "",
+                            "must_act": [m["name"] for m in d.people(off, div, st.must_act)],
+                            "at": fmt_ts(act.at)}
                     told = list(d.people(off, div, act.roles))
                     if act.parent and parent:
-                        told += [p for p in d.people(parent, div, ("secretariat",))
-                                 if p["email"] not in {t["email"] for t in told}]
-                    seen = set()
-                    for p in told:
-                        if p["email"] in seen:
-                            continue
-                        seen.add(p["email"])
+                        told += d.people(parent, div, ("secretariat",))
+                    for p in {p["email"]: p for p in told}.values():
                         cause = f"{act.kind}:{doc_id}:{version}:{fmt_ts(act.at)}:{p['email']}"
-                        payload = json.dumps({
-                            "key": key, "kind": act.kind, "state": state, "at": fmt_ts(act.at),
-                            "due_at": iso_local(due, tz), "overdue_seconds":
-                                int(act.overdue_by.total_seconds()), "recipient_name": p["name"],
-                                "recipient_role": p["role"]}, ensure_ascii=False)
-                        rows.append((doc_id, act.kind, cause, p["email"], act.kind, payload,
-                                     message_id(cause, self._domain), ts, ts))
-                if rows:
-                    before = c.total_changes
-                    c.executemany(OUTBOX_SQL.replace("INSERT INTO", "INSERT OR IGNORE INTO"), rows)
-                    totals["emails"] += c.total_changes - before
+                        items.setdefault(p["email"], []).append((p, item, cause, doc_id))
+                totals["emails"] += self._queue_reminders(c, items, ts)
                 # compare-and-set: a document another pass already moved is left alone
                 c.executemany("UPDATE document SET next_action_at = ? WHERE id = ?"
                               " AND next_action_at = ?", moves)
@@ -475,3 +510,43 @@ class Service:
             if len(claimed) < batch:
                 break
         return totals
+
+    def _queue_reminders(self, c, items: dict, ts: str) -> int:
+        """Write one outbox row per cause (new causes only), rendered when it is the person's
+        only item, else 'merged' under one rendered digest. Returns the e-mails queued."""
+        insert = OUTBOX_SQL.replace("INSERT INTO", "INSERT OR IGNORE INTO")
+        queued = 0
+        for email, entries in items.items():
+            single = len(entries) == 1
+            fresh = []
+            for p, item, cause, doc_id in entries:
+                mail = self.renderer().render(item["kind"], {
+                    **item, "recipient": p, "actor": {"name": "", "email": ""},
+                    "event": {"name": item["kind"], "title": ""}, "comment": None,
+                    "you_must_act": p["name"] in item["must_act"], "items": []}) if single else None
+                payload = json.dumps({"key": item["document"]["key"], "kind": item["kind"],
+                                      "state": item["document"]["state"], "at": item["at"],
+                                      "recipient_role": p["role"]}, ensure_ascii=False)
+                before = c.total_changes
+                c.execute(insert, (doc_id, item["kind"], cause, email, item["kind"], payload,
+                                   message_id(cause, self._domain), mail and mail.subject,
+                                   mail and mail.text, mail and mail.html,
+                                   "pending" if single else "merged", ts, ts))
+                if c.total_changes > before:
+                    fresh.append((p, item, cause))
+            if single:
+                queued += len(fresh)
+            elif fresh:
+                p = fresh[0][0]
+                kinds = [it["kind"] for _, it, _ in fresh]
+                mail = self.renderer().render("digest", {
+                    "recipient": p, "items": [it for _, it, _ in fresh],
+                    "kind": "escalation" if "escalation" in kinds else "reminder"})
+                cause = "digest:" + hashlib.sha256("|".join(sorted(c_ for _, _, c_ in fresh)).encode()).hexdigest()[:32]
+                payload = json.dumps({"kind": "digest", "causes": [c_ for _, _, c_ in fresh],
+                                      "keys": [it["document"]["key"] for _, it, _ in fresh]})
+                c.execute(insert, (None, "digest", cause, email, "digest", payload,
+                                   message_id(cause, self._domain), mail.subject, mail.text,
+                                   mail.html, "pending", ts, ts))
+                queued += c.total_changes > 0
+        return queued

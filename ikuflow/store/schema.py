@@ -117,9 +117,12 @@ class Outbox(SQLModel, table=True):
     cause: str  # what caused it, per recipient (see ux_outbox_cause)
     recipient: str
     template: str
-    payload: str  # JSON: what the template needs
+    payload: str  # JSON: what caused it (for operators and tests)
     message_id: str
-    status: str = "pending"  # pending | sent | dead
+    subject: Optional[str] = None  # the rendered e-mail, written with its cause
+    body_text: Optional[str] = None
+    body_html: Optional[str] = None
+    status: str = "pending"  # pending | sent | dead | merged (delivered inside a digest row)
     attempts: int = 0
     next_attempt_at: datetime
     lease_owner: Optional[str] = None
