@@ -46,6 +46,20 @@ def workflow_files(directory: Path | None = None) -> list[Path]:
                   if p.suffix in (".yaml", ".yml") and p.stem != CALENDAR_FILE_STEM)
 
 
+def check_workflows(paths) -> list:
+    """Every problem of the workflow files and of the e-mail templates the valid ones name."""
+    from ikuflow.definition import check_files
+    from ikuflow.notify.render import Renderer, template_names
+
+    problems = check_files(paths)
+    bad = {p.file for p in problems}
+    names = []
+    for path in paths:
+        if str(path) not in bad:
+            names += template_names(load_file(path))
+    return problems + (Renderer().check(names) if names else [])
+
+
 def _session(url: str | None = None):
     from sqlmodel import Session
 
@@ -76,14 +90,10 @@ def init(url: str | None = None, directory: Path | None = None) -> dict:
     if not files:
         raise IkuflowError(f"no workflow files (*.yaml) in {directory or workflows_dir()}; "
                            "set IKUFLOW_WORKFLOWS to the folder that holds them")
-    problems, loaded = [], []
-    for f in files:
-        try:
-            loaded.append(load_file(f))
-        except DefinitionError as exc:
-            problems.extend(exc.problems)
+    problems = check_workflows(files)
     if problems:
         raise DefinitionError(problems)
+    loaded = [load_file(f) for f in files]
 
     from ikuflow.calendar import load_overrides
 

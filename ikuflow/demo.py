@@ -91,7 +91,13 @@ def run(directory: str = "demo") -> None:
     folder.mkdir(parents=True)
     url = f"sqlite:///{folder / 'ikuflow.db'}"
     os.environ["IKUFLOW_DATABASE_URL"] = url
-    print(f"ikuflow demo: a fresh database at {folder / 'ikuflow.db'}")
+    from ikuflow.notify.sink import Sink, text_of
+
+    sink = Sink(folder / "mail").start()  # a local SMTP server that keeps what it receives
+    os.environ.update({"IKUFLOW_SMTP_HOST": sink.host, "IKUFLOW_SMTP_PORT": str(sink.port),
+                       "IKUFLOW_SMTP_TLS": "off", "IKUFLOW_MAIL_FROM": "ikuflow@pacitan.bawaslu.go.id"})
+    print(f"ikuflow demo: a fresh database at {folder / 'ikuflow.db'}, "
+          f"a local SMTP sink on {sink.host}:{sink.port} keeping mail in {folder / 'mail'}")
     print("\n== 1. Set up: the database, three offices and the Pacitan office's people")
     for args in SETUP:
         if _run(args):
@@ -110,6 +116,19 @@ def run(directory: str = "demo") -> None:
     for args in DEADLINES:
         if _run(args):
             raise SystemExit(1)
+    print("\n== 5. E-mail: every step above wrote its e-mails into the outbox; deliver them")
+    for args in (["outbox", "send"], ["outbox", "list", "--status", "dead"]):
+        if _run(args):
+            raise SystemExit(1)
+    received = sink.messages
+    sink.stop()
+    print(f"\nThe SMTP sink received {len(received)} e-mail(s) (saved as .eml in {folder / 'mail'}):")
+    for m in received:
+        print(f"  {m['To']:<40} {m['Subject']}")
+    sent_back = next((m for m in received if "dikembalikan" in m["Subject"]), None)
+    if sent_back is not None:
+        print(f"\nOne of them, as its reader sees it:\n\nTo: {sent_back['To']}\n"
+              f"Subject: {sent_back['Subject']}\n\n{text_of(sent_back)}")
     print(f"\nDone. Explore it yourself:\n  export IKUFLOW_DATABASE_URL={url}\n"
           f"  ikuflow history {KEY}\n  ikuflow overdue --at 2026-01-27T10:00+07:00\n"
           "  ikuflow list --json\n  ikuflow workflow show")

@@ -1,28 +1,34 @@
-"""``ikuflow serve``: APScheduler 3.11 running the scheduler pass on an interval.
+"""``ikuflow serve``: APScheduler 3.11 running the scheduler pass on an interval, and the
+outbox sender running continuously beside it.
 
 One interval job, no job per document and no job store: the database is the source of truth
 (``document.next_action_at``), so a restart simply runs the next pass. SIGINT and SIGTERM stop
-the scheduler between batches; a batch is one transaction, so a stop loses or doubles nothing.
+the scheduler between batches and the sender after the sends in flight; a batch is one
+transaction and every e-mail row is leased, so a stop loses or doubles nothing.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 
 log = logging.getLogger("ikuflow.scheduler")
 
 
-def serve(interval: float = 60.0, batch: int = 500, url: str | None = None, once_ready=None) -> dict:
-    """Run passes every ``interval`` seconds until SIGINT/SIGTERM; return the totals."""
+def serve(interval: float = 60.0, batch: int = 500, url: str | None = None, once_ready=None,
+          send: bool = True) -> dict:
+    """Run passes every ``interval`` seconds (and the sender, unless ``send`` is False) until
+    SIGINT/SIGTERM; return the totals."""
     from apscheduler.schedulers.blocking import BlockingScheduler
 
     from ikuflow.service import Service
 
     stopping = threading.Event()
-    totals = {"passes": 0, "documents": 0, "emails": 0}
+    totals = {"passes": 0, "documents": 0, "emails": 0, "sent": 0, "dead": 0}
     svc = Service(url)
+    sender_thread = _start_sender(url, stopping, totals) if send else None
 
     def run_pass() -> None:
         res = svc.tick(batch=batch, stop=stopping.is_set)
@@ -48,7 +54,53 @@ def serve(interval: float = 60.0, batch: int = 500, url: str | None = None, once
         once_ready()
     scheduler.start()  # blocks until shutdown; a running pass finishes its batch first
     svc.close()
+    if sender_thread is not None:
+        sender_thread.join()
+        if "error" in totals:
+            from ikuflow.errors import IkuflowError
+
+            raise IkuflowError(totals["error"])
     return totals
+
+
+def _start_sender(url, stopping: threading.Event, totals: dict) -> threading.Thread:
+    """The outbox sender in its own thread and event loop, stopped by ``stopping``."""
+    import asyncio
+
+    from ikuflow.notify.sender import Sender, Settings
+
+    settings = Settings.from_env()  # a bad setting fails now, before anything starts
+
+    def run() -> None:
+        sender = Sender(settings, url)
+
+        async def main() -> None:
+            stop = asyncio.Event()
+
+            async def watch() -> None:
+                while not stopping.is_set():
+                    await asyncio.sleep(0.1)
+                stop.set()
+
+            watcher = asyncio.ensure_future(watch())
+            try:
+                stats = await sender.run(once=False, stop=stop, poll=0.5)
+            finally:
+                watcher.cancel()
+            totals["sent"], totals["dead"] = stats.sent, stats.dead
+
+        try:
+            asyncio.run(main())
+        except Exception as exc:  # e.g. a refused SMTP login: stop everything, say why
+            totals["error"] = str(exc)
+            log.error("sender stopped: %s", exc)
+            os.kill(os.getpid(), signal.SIGTERM)
+        finally:
+            sender.con.close()
+
+    thread = threading.Thread(target=run, name="ikuflow-sender", daemon=True)
+    thread.start()
+    return thread
 
 
 def _now():

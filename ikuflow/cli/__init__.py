@@ -14,7 +14,7 @@ import sys
 import typer
 from typer.core import TyperGroup
 
-from ikuflow.cli import directory, documents, workflow
+from ikuflow.cli import directory, documents, outbox, workflow
 from ikuflow.errors import IkuflowError
 
 HELP = """ikuflow moves IKU documents through their approval workflow
@@ -58,6 +58,7 @@ app.add_typer(workflow.app, name="workflow")
 app.add_typer(directory.office_app, name="office")
 app.add_typer(directory.division_app, name="division")
 app.add_typer(directory.person_app, name="person")
+app.add_typer(outbox.app, name="outbox")
 directory.register(app)
 documents.register(app)
 

@@ -126,17 +126,22 @@ def tick(at: str = at_option(),
 
 
 def serve(interval: float = typer.Option(60.0, "--interval", min=0.1, help="Seconds between passes."),
-          batch: int = typer.Option(500, "--batch", min=1, help="Documents per transaction.")) -> None:
-    """Run the scheduler (APScheduler) until SIGINT or SIGTERM: a pass every --interval seconds."""
+          batch: int = typer.Option(500, "--batch", min=1, help="Documents per transaction."),
+          send: bool = typer.Option(True, "--send/--no-send",
+                                    help="Also deliver the outbox over SMTP (IKUFLOW_SMTP_*).")) -> None:
+    """Run the scheduler (APScheduler) and the e-mail sender until SIGINT or SIGTERM."""
     import logging
 
     from ikuflow.scheduler import serve as run
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     _service().close()  # fail fast (exit 1) when there is no database
-    totals = run(interval, batch, once_ready=lambda: say(f"ikuflow serve: a pass every {interval:g} s; "
-                                                          "stop with Ctrl-C or SIGTERM"))
-    say(f"stopped after {totals['passes']} pass(es), {totals['emails']} e-mail(s) queued")
+    totals = run(interval, batch, send=send,
+                 once_ready=lambda: say(f"ikuflow serve: a pass every {interval:g} s"
+                                        + (", sending e-mail" if send else "")
+                                        + "; stop with Ctrl-C or SIGTERM"))
+    say(f"stopped after {totals['passes']} pass(es): {totals['emails']} e-mail(s) queued, "
+        f"{totals['sent']} sent, {totals['dead']} dead")
 
 
 def demo(directory: str = typer.Option("demo", "--dir", help="Where the demo database goes (recreated)."),

@@ -18,18 +18,18 @@ app = typer.Typer(help="Validate, show and draw workflow definitions.", no_args_
 def check(files: Optional[List[Path]] = typer.Argument(
         None, help="Workflow files; default: every *.yaml in the workflows folder."),
         as_json: bool = JSON_OPT) -> None:
-    """Validate workflow files; report every problem with file, line, location and a fix.
+    """Validate workflow files and the e-mail templates they name; report every problem with
+    file, line, location and a fix.
 
     Exits 0 when all are valid, 1 when any problem was found.
     """
-    from ikuflow.admin import workflow_files
-    from ikuflow.definition import check_files
+    from ikuflow.admin import check_workflows, workflow_files
 
     paths = list(files) if files else workflow_files()
     if not paths:
         say("no workflow files found; pass FILE or set IKUFLOW_WORKFLOWS")
         raise typer.Exit(1)
-    problems = check_files(paths)
+    problems = check_workflows(paths)
     if as_json:
         emit_json({"files": [str(p) for p in paths], "ok": not problems,
                    "problems": [{"file": p.file, "line": p.line, "location": p.location,

@@ -1,0 +1,330 @@
+"""Deliver the outbox over SMTP with aiosmtplib, losing nothing and doubling nothing.
+
+A sender claims due rows with a lease (``lease_owner``, ``lease_until``): a sender that dies
+holding rows releases them when the lease expires. It sends over a few reused connections with
+bounded concurrency, every send under an overall time limit. 4xx replies, timeouts and dropped
+connections are retried with exponential backoff and jitter; 5xx replies and too many attempts
+go to ``dead``, with the server's reply kept in ``last_error``. Each row keeps its Message-ID,
+so a message re-sent after a crash between "accepted" and "marked sent" is recognisably the
+same message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import os
+import random
+import socket
+import sqlite3
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.header import Header
+from email.utils import formatdate
+
+from ikuflow.calendar import now_utc
+from ikuflow.errors import IkuflowError, UsageError
+from ikuflow.store.db import connect, fmt_ts, write
+
+log = logging.getLogger("ikuflow.sender")
+
+CLAIM_SQL = ("SELECT id, recipient, subject, body_text, body_html, message_id, attempts FROM outbox"
+             " WHERE status = 'pending' AND next_attempt_at <= ?"
+             " AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_attempt_at, id LIMIT ?")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """SMTP settings from the environment (PRODUCT.md section 4). The password never prints."""
+
+    host: str = "localhost"
+    port: int = 587
+    user: str = ""
+    password: str = field(default="", repr=False)
+    tls: str = "starttls"  # starttls | tls | off
+    mail_from: str = "ikuflow@localhost"
+    connections: int = 8
+    timeout: float = 30.0  # overall limit for one message, connect included
+    max_attempts: int = 8
+    retry_base: float = 60.0  # seconds before the first retry; doubles each attempt
+    retry_max: float = 3600.0
+    lease: float = 300.0  # seconds a claim holds its rows
+
+    @classmethod
+    def from_env(cls, env=None) -> "Settings":
+        env = os.environ if env is None else env
+        tls = env.get("IKUFLOW_SMTP_TLS", "starttls").strip().lower()
+        tls = {"false": "off", "0": "off", "no": "off", "none": "off"}.get(tls, tls)
+        if tls not in ("starttls", "tls", "off"):
+            raise UsageError(f"IKUFLOW_SMTP_TLS='{tls}' is not valid; use starttls, tls or off")
+
+        def number(name, default, kind=float):
+            raw = env.get(name)
+            if raw in (None, ""):
+                return default
+            try:
+                value = kind(raw)
+            except ValueError:
+                raise UsageError(f"{name}='{raw}' is not a number") from None
+            if value <= 0:
+                raise UsageError(f"{name} must be greater than zero")
+            return value
+
+        return cls(host=env.get("IKUFLOW_SMTP_HOST", "localhost"),
+                   port=number("IKUFLOW_SMTP_PORT", 465 if tls == "tls" else 587, int),
+                   user=env.get("IKUFLOW_SMTP_USER", ""), password=env.get("IKUFLOW_SMTP_PASSWORD", ""),
+                   tls=tls, mail_from=env.get("IKUFLOW_MAIL_FROM", "ikuflow@localhost"),
+                   connections=number("IKUFLOW_SMTP_CONNECTIONS", 8, int),
+                   timeout=number("IKUFLOW_SMTP_TIMEOUT", 30.0),
+                   max_attempts=number("IKUFLOW_SMTP_MAX_ATTEMPTS", 8, int),
+                   retry_base=number("IKUFLOW_SMTP_RETRY_BASE", 60.0),
+                   retry_max=number("IKUFLOW_SMTP_RETRY_MAX", 3600.0),
+                   lease=number("IKUFLOW_SMTP_LEASE", 300.0))
+
+    def describe(self) -> str:
+        auth = f"{self.user}:***@" if self.user else ""
+        return f"smtp://{auth}{self.host}:{self.port} ({self.tls})"
+
+
+class Transient(Exception):
+    """Try again later: a 4xx reply, a timeout, a dropped or refused connection."""
+
+
+class Permanent(Exception):
+    """Do not try again: a 5xx reply."""
+
+
+def build_message(settings: Settings, recipient: str, subject: str, text: str, html: str | None,
+                  mid: str) -> bytes:
+    """The raw RFC 5322 message. Header values are single lines (subjects are rendered as
+    one line, addresses validated at entry), encoded per RFC 2047 where not ASCII."""
+    for value in (recipient, mid, settings.mail_from):
+        if "\r" in value or "\n" in value:
+            raise Permanent(f"refusing a header value with a line break: {value!r}")
+    subject = " ".join(subject.split())
+    try:
+        subject.encode("ascii")
+        subj = subject
+    except UnicodeEncodeError:
+        subj = Header(subject, "utf-8").encode()
+    boundary = "=_ikuflow_" + uuid.uuid4().hex
+
+    def part(ctype: str, body: str) -> str:
+        b64 = base64.encodebytes(body.encode("utf-8")).decode("ascii")
+        return (f"--{boundary}\r\nContent-Type: {ctype}; charset=utf-8\r\n"
+                f"Content-Transfer-Encoding: base64\r\n\r\n{b64}")
+
+    head = (f"From: {settings.mail_from}\r\nTo: {recipient}\r\nSubject: {subj}\r\n"
+            f"Message-ID: {mid}\r\nDate: {formatdate(usegmt=True)}\r\nMIME-Version: 1.0\r\n"
+            f"Auto-Submitted: auto-generated\r\n")
+    if html:
+        body = (f"Content-Type: multipart/alternative; boundary=\"{boundary}\"\r\n\r\n"
+                + part("text/plain", text) + part("text/html", html) + f"--{boundary}--\r\n")
+    else:
+        body = ("Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+                + base64.encodebytes(text.encode("utf-8")).decode("ascii"))
+    return (head + body).replace("\r\n", "\n").replace("\n", "\r\n").encode("ascii")
+
+
+class _Connection:
+    """One reused SMTP connection, reopened after any failure."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.smtp = None
+
+    async def _open(self):
+        import aiosmtplib
+
+        s = self.settings
+        smtp = aiosmtplib.SMTP(hostname=s.host, port=s.port, use_tls=s.tls == "tls",
+                               start_tls=True if s.tls == "starttls" else False, timeout=s.timeout)
+        await smtp.connect()
+        if s.user:
+            await smtp.login(s.user, s.password)
+        self.smtp = smtp
+
+    async def close(self) -> None:
+        smtp, self.smtp = self.smtp, None
+        if smtp is not None:
+            try:
+                await asyncio.wait_for(smtp.quit(), 2)
+            except Exception:  # closing a broken connection: nothing left to save
+                smtp.close()
+
+    async def send(self, recipient: str, raw: bytes) -> None:
+        import aiosmtplib
+
+        try:
+            if self.smtp is None or not self.smtp.is_connected:
+                await self._open()
+            errors, _ = await self.smtp.sendmail(self.settings.mail_from, [recipient], raw)
+            if errors:  # a refusal of our only recipient is raised, but be explicit
+                code, msg = errors[recipient]
+                raise (Permanent if code >= 500 else Transient)(f"{code} {msg}")
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            await self.close()
+            raise IkuflowError(f"SMTP login to {self.settings.describe()} refused ({exc.code}); "
+                               "check IKUFLOW_SMTP_USER and IKUFLOW_SMTP_PASSWORD") from None
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            r = exc.recipients[0]
+            raise (Permanent if r.code >= 500 else Transient)(f"recipient refused: {r.code} {r.message}") from None
+        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPConnectError,
+                aiosmtplib.SMTPTimeoutError, OSError, asyncio.TimeoutError) as exc:
+            await self.close()
+            raise Transient(f"{type(exc).__name__}: {exc}".strip()) from None
+        except aiosmtplib.SMTPResponseException as exc:
+            if exc.code < 500 or exc.code in (500, 502):  # 500/502 here: a broken session
+                await self.close()
+                raise Transient(f"{exc.code} {exc.message}") from None
+            raise Permanent(f"{exc.code} {exc.message}") from None
+        except aiosmtplib.SMTPException as exc:
+            await self.close()
+            raise Transient(str(exc)) from None
+
+
+@dataclass
+class Stats:
+    sent: int = 0
+    retried: int = 0
+    dead: int = 0
+    claimed: int = 0
+
+    def as_dict(self) -> dict:
+        return {"sent": self.sent, "retried": self.retried, "dead": self.dead, "claimed": self.claimed}
+
+
+class Sender:
+    """Claims, sends and records outbox rows. One per process (``owner`` names it)."""
+
+    def __init__(self, settings: Settings | None = None, url: str | None = None,
+                 con: sqlite3.Connection | None = None, batch: int = 64) -> None:
+        self.settings = settings or Settings.from_env()
+        self.con = con or connect(url)
+        self.batch = batch
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+    def claim(self, now: datetime) -> list[tuple]:
+        """Lease up to ``batch`` due rows to this sender (one short write transaction)."""
+        ts = fmt_ts(now)
+        with write(self.con) as c:
+            rows = c.execute(CLAIM_SQL, (ts, ts, self.batch)).fetchall()
+            if rows:
+                c.executemany("UPDATE outbox SET lease_owner = ?, lease_until = ? WHERE id = ?",
+                              [(self.owner, fmt_ts(now + timedelta(seconds=self.settings.lease)), r[0])
+                               for r in rows])
+        return rows
+
+    def release(self) -> None:
+        with write(self.con) as c:
+            c.execute("UPDATE outbox SET lease_owner = NULL, lease_until = NULL"
+                      " WHERE lease_owner = ? AND status = 'pending'", (self.owner,))
+
+    def record(self, results: list[tuple], now: datetime, stats: Stats) -> None:
+        """Write what happened to each row, where this sender still holds its lease."""
+        s, ts = self.settings, fmt_ts(now)
+        sent, retry, dead = [], [], []
+        for row, error, permanent in results:
+            row_id, attempts = row[0], row[6] + 1
+            if error is None:
+                sent.append((ts, attempts, row_id, self.owner))
+            elif permanent or attempts >= s.max_attempts:
+                dead.append((attempts, error[:500], row_id, self.owner))
+            else:
+                delay = min(s.retry_base * 2 ** (attempts - 1), s.retry_max) * random.uniform(0.5, 1.5)
+                retry.append((attempts, fmt_ts(now + timedelta(seconds=delay)), error[:500], row_id,
+                              self.owner))
+        with write(self.con) as c:
+            c.executemany("UPDATE outbox SET status = 'sent', sent_at = ?, attempts = ?,"
+                          " lease_owner = NULL, lease_until = NULL, last_error = NULL"
+                          " WHERE id = ? AND lease_owner = ?", sent)
+            c.executemany("UPDATE outbox SET status = 'dead', attempts = ?, last_error = ?,"
+                          " lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?", dead)
+            c.executemany("UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ?,"
+                          " lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?", retry)
+        stats.sent += len(sent)
+        stats.dead += len(dead)
+        stats.retried += len(retry)
+        for row, error, permanent in results:
+            if error is not None:
+                log.warning("outbox %s to %s: %s (%s)", row[0], row[1], error,
+                            "dead" if permanent or row[6] + 1 >= s.max_attempts else "will retry")
+
+    async def run(self, once: bool = True, at: datetime | None = None, stop: asyncio.Event | None = None,
+                  poll: float = 1.0) -> Stats:
+        """Send until nothing is due (``once``) or until ``stop`` is set."""
+        stats = Stats()
+        conns = [_Connection(self.settings) for _ in range(max(1, self.settings.connections))]
+        try:
+            while not (stop and stop.is_set()):
+                now = at or now_utc()
+                rows = self.claim(now)
+                if not rows:
+                    if once:
+                        break
+                    try:
+                        await asyncio.wait_for(stop.wait(), poll) if stop else await asyncio.sleep(poll)
+                    except asyncio.TimeoutError:
+                        pass
+                    continue
+                stats.claimed += len(rows)
+                try:
+                    results = await self._send_all(conns, rows)
+                except BaseException:
+                    self.release()  # a fatal error (bad login, cancelled): give the rows back now
+                    raise
+                self.record(results, at or now_utc(), stats)
+        finally:
+            await asyncio.gather(*(c.close() for c in conns), return_exceptions=True)
+        return stats
+
+    async def _send_all(self, conns: list[_Connection], rows: list[tuple]) -> list[tuple]:
+        queue: asyncio.Queue = asyncio.Queue()
+        for row in rows:
+            queue.put_nowait(row)
+        results: list[tuple] = []
+
+        async def worker(conn: _Connection) -> None:
+            while True:
+                try:
+                    row = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                row_id, recipient, subject, text, html, mid, _ = row
+                try:
+                    if text is None:
+                        raise Permanent("nothing rendered for this row; it cannot be sent")
+                    raw = build_message(self.settings, recipient, subject or "", text, html, mid)
+                    await asyncio.wait_for(conn.send(recipient, raw), self.settings.timeout)
+                    results.append((row, None, False))
+                except Permanent as exc:
+                    results.append((row, str(exc), True))
+                except (Transient, asyncio.TimeoutError) as exc:
+                    if isinstance(exc, asyncio.TimeoutError):
+                        await conn.close()
+                        exc = Transient(f"no answer within {self.settings.timeout:g} s")
+                    results.append((row, str(exc), False))
+
+        workers = [asyncio.ensure_future(worker(c)) for c in conns[:len(rows)]]
+        try:
+            await asyncio.gather(*workers)
+        except BaseException:
+            for w in workers:
+                w.cancel()
+            raise
+        return results
+
+
+def send_once(at: datetime | None = None, settings: Settings | None = None) -> dict:
+    """``ikuflow outbox send``: deliver everything that is due now, then return the counts."""
+    sender = Sender(settings)
+    started = time.perf_counter()
+    try:
+        stats = asyncio.run(sender.run(once=True, at=at))
+    finally:
+        sender.con.close()
+    return {**stats.as_dict(), "seconds": round(time.perf_counter() - started, 3),
+            "server": sender.settings.describe()}
