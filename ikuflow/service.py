@@ -154,8 +154,11 @@ class Service:
         return row[0]
 
     # --- people -------------------------------------------------------------------------------
-    def _seen_directory(self, version: str | None) -> None:
+    def _seen_directory(self, version: str | None = None, read: bool = False) -> None:
         """Drop cached people when the directory changed (admin bumps its version)."""
+        if read:
+            row = self.con.execute("SELECT value FROM meta WHERE key = 'directory_version'").fetchone()
+            version = row[0] if row else None
         if version != self._dir_version:
             self._dir_version, self._holders, self._actors = version, {}, {}
 
@@ -210,6 +213,7 @@ class Service:
                            "pencegahan, sengketa; add others with 'ikuflow division add'")
         version = self.latest_version(workflow)
         eng = self.engine(workflow, version)
+        self._seen_directory(read=True)
         roles = self._roles(actor, office, division)
         if not ("admin" in roles or roles & CREATE_ROLES):
             raise RoleMissing(f"{actor} may not create documents for {office}/{division}: it needs "
@@ -351,6 +355,7 @@ class Service:
         due = parse_ts(due)
         final = state in wf.final
         overdue = bool(due is not None and not final and now > due)
+        self._seen_directory(read=True)
         must_act = [] if final else self.people(office, division, wf.states[state].must_act)
         return {
             "key": key, "title": title, "office": office, "office_name": office_name, "tz": tz,
