@@ -7,9 +7,25 @@ import typer
 from ikuflow.cli.common import JSON_OPT, as_option, at_option, clock, emit_json, say, table
 
 
+EXAMPLES = {
+    "new": "Example: ikuflow new --office pacitan --division sdmo --year 2026 --signing-date 2026-01-28 "
+           "--as sri@pacitan.example.id",
+    "advance": "Examples: ikuflow advance pacitan-sdmo-2026 submit --as sri@pacitan.example.id; "
+               "ikuflow advance pacitan-sdmo-2026 send_back --as budi@pacitan.example.id "
+               "-m \"Indikator 2.3 belum sesuai Renstra\"",
+    "status": "Example: ikuflow status pacitan-sdmo-2026 --json",
+    "list": "Example: ikuflow list --office pacitan --state draft --overdue",
+    "history": "Example: ikuflow history pacitan-sdmo-2026 --json",
+    "overdue": "Example: ikuflow overdue --office jawa-timur --at 2026-01-27T10:00+07:00",
+    "tick": "For cron, e.g. every 10 minutes: ikuflow tick && ikuflow outbox send",
+    "serve": "Example: IKUFLOW_SMTP_HOST=mail.example.id ikuflow serve --interval 60",
+}
+
+
 def register(app: typer.Typer) -> None:
     for fn in (new, advance, status, list_, history, overdue, tick, serve, demo):
-        app.command(fn.__name__.rstrip("_"))(fn)
+        name = fn.__name__.rstrip("_")
+        app.command(name, epilog=EXAMPLES.get(name))(fn)
 
 
 def _service():
@@ -26,7 +42,7 @@ def new(office: str = typer.Option(..., "--office", help="Office code, e.g. paci
         title: str = typer.Option(None, "--title", help="Default: 'IKU <DIVISION> <office> <year>'."),
         workflow: str = typer.Option("iku", "--workflow", help="Workflow name."),
         actor: str = as_option(), at: str = at_option(), as_json: bool = JSON_OPT) -> None:
-    """Create a document in draft and print its key (e.g. pacitan-sdmo-2026)."""
+    """Create a document in draft; prints its key, such as pacitan-sdmo-2026."""
     from ikuflow.calendar import parse_date
 
     when = clock(at)
