@@ -1,0 +1,86 @@
+"""Property tests (hypothesis): broken workflow files never crash or half-load, and random
+event sequences keep the document's invariants."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import ADMIN, CHAIR, COORD, NOBODY, SECR, SIGNING, WORKFLOWS, utc
+
+PROFILE = {"max_examples": int(os.environ.get("IKUFLOW_HYPOTHESIS_EXAMPLES", "60")), "deadline": None,
+           "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]}
+DEFAULT = (WORKFLOWS / "iku.yaml").read_text()
+TOKENS = sorted(set(t for t in DEFAULT.replace(",", " ").replace("[", " ").replace("]", " ")
+                    .replace("{", " ").replace("}", " ").replace(":", " ").split() if t.isidentifier()))
+
+
+@settings(**PROFILE)
+@given(st.lists(st.tuples(st.sampled_from(TOKENS),
+                          st.one_of(st.sampled_from(TOKENS), st.text(max_size=12))), max_size=4),
+       st.integers(min_value=0, max_value=len(DEFAULT)), st.text(max_size=20))
+def test_a_mangled_workflow_file_is_valid_or_reported_never_a_crash(swaps, cut, junk):
+    from ikuflow.definition import parse_text
+    from ikuflow.errors import DefinitionError
+
+    text = DEFAULT
+    for old, new in swaps:
+        text = text.replace(old, new, 1)
+    text = text[:cut] + junk + text[cut:] if junk else text
+    try:
+        wf = parse_text(text, "mangled.yaml")
+    except DefinitionError as exc:
+        assert exc.problems and all(p.file == "mangled.yaml" and p.message for p in exc.problems)
+        return
+    # it loaded: then it is whole
+    assert wf.initial in wf.states and wf.final <= set(wf.states)
+    for ev in wf.events.values():
+        assert set(ev.sources) <= set(wf.states) and ev.dest in wf.states
+
+
+ACTORS = [COORD, SECR, CHAIR, ADMIN, NOBODY]
+EVENTS = ["submit", "synchronize", "approve", "sign", "send_back", "sumbit"]
+_slots = itertools.count()
+
+
+@settings(**PROFILE)
+@given(st.lists(st.tuples(st.sampled_from(EVENTS), st.sampled_from(ACTORS),
+                          st.one_of(st.none(), st.text(max_size=30))), max_size=12))
+def test_random_event_sequences_keep_the_invariants(svc, steps):
+    from ikuflow.errors import IkuflowError
+
+    year = 2000 + next(_slots) % 101
+    key = f"pacitan-sdmo-{year}"
+    if svc.con.execute("SELECT 1 FROM document WHERE key = ?", (key,)).fetchone():
+        return  # the 101 years are used up in a long run; nothing new to learn from this slot
+    svc.new("pacitan", "sdmo", year, SIGNING, COORD, at=utc("2026-01-12T09:00+07:00"))
+    fired = 0
+    for event, actor, comment in steps:
+        try:
+            svc.advance(key, event, actor, comment=comment, at=utc("2026-01-28T10:00+07:00"))
+            fired += 1
+        except IkuflowError as exc:
+            assert exc.exit_code in (3, 4, 5)
+    wf = svc.engine("iku", 1).workflow
+    hist = svc.history(key)
+    st_ = svc.status(key)
+    # history is a valid path of the workflow, starting with the creation
+    assert hist[0]["event"] == "create" and hist[0]["to"] == wf.initial
+    for prev, cur in zip(hist, hist[1:]):
+        ev = wf.events[cur["event"]]
+        assert cur["from"] == prev["to"] and cur["from"] in ev.sources and cur["to"] == ev.dest
+        if "comment_required" in ev.guards:
+            assert cur["comment"]
+    # the state is the last history row's, the version counts the transitions
+    assert st_["state"] == hist[-1]["to"] and st_["version"] == len(hist) - 1 == fired
+    # every transition that tells someone has its e-mails in the outbox
+    doc_id = svc.con.execute("SELECT id FROM document WHERE key = ?", (key,)).fetchone()[0]
+    rows = svc.con.execute("SELECT payload, subject FROM outbox WHERE document_id = ? AND kind = 'event'",
+                           (doc_id,)).fetchall()
+    expected = sum(len(svc.people("pacitan", "sdmo", wf.events[h["event"]].notify)) for h in hist[1:])
+    assert len(rows) == expected and all(subject for _, subject in rows)
+    assert all(json.loads(p)["key"] == key for p, _ in rows)
