@@ -16,6 +16,32 @@ person_app = typer.Typer(help="People and their roles (coordinator, secretariat,
 
 def register(app: typer.Typer) -> None:
     app.command("init")(init)
+    app.command("import", epilog="Examples: ikuflow import examples/directory.yaml; "
+                                 "ikuflow import examples/offices-id.csv")(import_)
+
+
+def import_(file: str = typer.Argument(..., metavar="FILE", help="A .yaml or .csv directory file."),
+            as_json: bool = JSON_OPT) -> None:
+    """Create or update offices, divisions and people with their roles from a file.
+
+    The whole file is checked first: any bad row is reported with its line and nothing is
+    imported. Importing the same file again changes nothing.
+    """
+    from pathlib import Path
+
+    from ikuflow.directory_import import import_file
+
+    res = import_file(Path(file))
+    if as_json:
+        emit_json(res)
+        return
+    if not res["changed"]:
+        say(f"{file}: nothing to change, the directory already matches")
+        return
+    say(f"{file}: offices {res['offices_created']} created, {res['offices_updated']} updated; "
+        f"divisions {res['divisions_created']} created, {res['divisions_updated']} updated; "
+        f"people {res['people_created']} created, {res['people_updated']} updated; "
+        f"{res['roles_added']} role(s) added")
 
 
 def init(as_json: bool = JSON_OPT) -> None:

@@ -37,6 +37,8 @@ def hint(value: str, choices: list[str] | tuple[str, ...]) -> str:
     close = difflib.get_close_matches(str(value), list(choices), n=1, cutoff=0.6)
     if close:
         return f"did you mean '{close[0]}'?"
+    if len(choices) > 12:
+        return "no similar name is known"
     return "expected one of: " + ", ".join(choices) if choices else ""
 
 

@@ -1,0 +1,261 @@
+"""``ikuflow import FILE``: offices, divisions and people with their roles, in bulk.
+
+A file is read and checked whole before anything is written: every bad row is reported with
+its line, and a file with any problem changes nothing. A good file is applied in one
+transaction and is idempotent: importing it twice changes nothing the second time.
+
+YAML: a mapping with any of ``offices`` (code, name, tz, parent, level), ``divisions``
+(code, name) and ``people`` (email, name, and either role/office/division or a ``roles`` list of
+them). CSV: one kind per file, told by its header: ``code,name,parent,tz,level`` (offices, the
+format of examples/offices-id.csv), ``code,name`` (divisions) or ``email,name,role,office,division``
+(people).
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ikuflow.definition.model import ROLES
+from ikuflow.errors import IkuflowError, Problem
+
+OFFICE_KEYS = ("code", "name", "tz", "parent", "level")
+LEVELS = ("national", "province", "regency", "kabupaten", "kota")
+
+
+@dataclass
+class Rows:
+    offices: list = field(default_factory=list)    # (line, dict)
+    divisions: list = field(default_factory=list)
+    people: list = field(default_factory=list)     # (line, email, name, role, office, division)
+
+
+class ImportProblems(IkuflowError):
+    exit_code = 1
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        n = len(problems)
+        super().__init__(f"{n} problem{'s' if n != 1 else ''} in the import file; nothing was "
+                         "imported:\n" + "\n".join(f"  {p}" for p in problems))
+
+
+def read(path: Path) -> Rows:
+    if not path.exists():
+        raise IkuflowError(f"no such file: {path}")
+    if path.suffix.lower() in (".yaml", ".yml"):
+        return _read_yaml(path)
+    if path.suffix.lower() == ".csv":
+        return _read_csv(path)
+    raise IkuflowError(f"{path}: unknown file type; use .yaml, .yml or .csv")
+
+
+def _read_csv(path: Path) -> Rows:
+    rows = Rows()
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        header = [h.strip() for h in (reader.fieldnames or [])]
+        reader.fieldnames = header
+        if {"email", "role", "office"} <= set(header):
+            kind = "people"
+        elif {"code", "name"} <= set(header) and ({"tz", "parent"} & set(header)):
+            kind = "offices"
+        elif set(header) == {"code", "name"}:
+            kind = "divisions"
+        else:
+            raise ImportProblems([Problem(str(path), "header", "unknown CSV header "
+                                        f"{','.join(header)!r}; use code,name,parent,tz,level or "
+                                        "code,name or email,name,role,office,division", 1)])
+        for rec in reader:
+            line = reader.line_num
+            rec = {k: (v or "").strip() for k, v in rec.items() if k}
+            if kind == "people":
+                rows.people.append((line, rec.get("email", ""), rec.get("name", ""), rec.get("role", ""),
+                                    rec.get("office", ""), rec.get("division", "") or None))
+            else:
+                getattr(rows, kind).append((line, rec))
+    return rows
+
+
+def _read_yaml(path: Path) -> Rows:
+    import yaml
+
+    try:
+        node = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ImportProblems([Problem(str(path), "(file)", f"not valid YAML: {getattr(exc, 'problem', exc)}",
+                                    mark.line + 1 if mark else None)]) from None
+    rows = Rows()
+    if node is None:
+        return rows
+    loader = yaml.SafeLoader("")
+    if not isinstance(node, yaml.MappingNode):
+        raise ImportProblems([Problem(str(path), "(top)", "expected a mapping with offices, divisions "
+                                    "and people", 1)])
+    for knode, vnode in node.value:
+        section = str(knode.value)
+        if section not in ("offices", "divisions", "people"):
+            raise ImportProblems([Problem(str(path), section, "unknown section; use offices, "
+                                        "divisions and people", knode.start_mark.line + 1)])
+        if not isinstance(vnode, yaml.SequenceNode):
+            raise ImportProblems([Problem(str(path), section, "expected a list", vnode.start_mark.line + 1)])
+        for item in vnode.value:
+            line = item.start_mark.line + 1
+            try:
+                rec = loader.construct_object(item, deep=True)
+            except (yaml.YAMLError, ValueError) as exc:
+                raise ImportProblems([Problem(str(path), section, f"unreadable entry: {exc}", line)]) from None
+            if not isinstance(rec, dict):
+                raise ImportProblems([Problem(str(path), section, "expected a mapping", line)])
+            rec = {k: ("" if v is None else v if isinstance(v, list) else str(v).strip())
+                   for k, v in rec.items()}
+            if section == "people":
+                roles = rec.get("roles") or [{"role": rec.get("role", ""), "office": rec.get("office", ""),
+                                               "division": rec.get("division", "")}]
+                for r in roles if isinstance(roles, list) else []:
+                    r = r if isinstance(r, dict) else {}
+                    rows.people.append((line, rec.get("email", ""), rec.get("name", ""),
+                                        str(r.get("role", "") or "").strip(), str(r.get("office", "") or "").strip(),
+                                        str(r.get("division", "") or "").strip() or None))
+            else:
+                getattr(rows, section).append((line, rec))
+    return rows
+
+
+def check(path: Path, rows: Rows, known_offices: dict, known_divisions: set) -> list[Problem]:
+    """Every problem of the file, against what the database already holds."""
+    from ikuflow.admin import CODE_RE, EMAIL_RE
+    from ikuflow.calendar import zone
+    from ikuflow.definition.load import hint
+    from ikuflow.errors import UsageError
+
+    file = str(path)
+    problems: list[Problem] = []
+    offices = dict(known_offices)  # code -> parent
+    seen: dict[str, int] = {}
+    for line, rec in rows.offices:
+        code = rec.get("code", "")
+        if not CODE_RE.match(code):
+            problems.append(Problem(file, "code", f"'{code}' is not a valid office code", line))
+        elif code in seen:
+            problems.append(Problem(file, "code", f"office '{code}' is also on line {seen[code]}", line))
+        seen.setdefault(code, line)
+        if not rec.get("name"):
+            problems.append(Problem(file, "name", f"office '{code}' has no name", line))
+        try:
+            zone(rec.get("tz") or "Asia/Jakarta")
+        except UsageError as exc:
+            problems.append(Problem(file, "tz", str(exc), line))
+        if rec.get("level") and rec["level"] not in LEVELS:
+            problems.append(Problem(file, "level", f"unknown level '{rec['level']}'; "
+                                    f"{hint(rec['level'], LEVELS)}", line))
+        offices[code] = rec.get("parent") or None
+    for line, rec in rows.offices:
+        parent = rec.get("parent") or None
+        if parent and parent not in offices:
+            problems.append(Problem(file, "parent", f"unknown office '{parent}'; "
+                                    f"{hint(parent, sorted(offices))}", line))
+    # no office may be its own ancestor
+    for line, rec in rows.offices:
+        code, steps, cur = rec.get("code", ""), 0, rec.get("parent") or None
+        while cur and steps <= len(offices):
+            if cur == code:
+                problems.append(Problem(file, "parent", f"office '{code}' would be its own ancestor", line))
+                break
+            cur, steps = offices.get(cur), steps + 1
+    divisions = set(known_divisions)
+    for line, rec in rows.divisions:
+        code = rec.get("code", "")
+        if not CODE_RE.match(code):
+            problems.append(Problem(file, "code", f"'{code}' is not a valid division code", line))
+        if not rec.get("name"):
+            problems.append(Problem(file, "name", f"division '{code}' has no name", line))
+        divisions.add(code)
+    for line, email, name, role, office, division in rows.people:
+        if not EMAIL_RE.match(email.lower()):
+            problems.append(Problem(file, "email", f"'{email}' is not a valid e-mail address", line))
+        if not name:
+            problems.append(Problem(file, "name", f"{email} has no name", line))
+        if role not in ROLES:
+            problems.append(Problem(file, "role", f"unknown role '{role}'; {hint(role, ROLES)}", line))
+        if office not in offices:
+            problems.append(Problem(file, "office", f"unknown office '{office}'; "
+                                    f"{hint(office, sorted(offices))}", line))
+        if role == "coordinator" and not division:
+            problems.append(Problem(file, "division", "a coordinator needs a division", line))
+        elif role != "coordinator" and division:
+            problems.append(Problem(file, "division", f"the {role} role is for a whole office; "
+                                    "leave the division empty", line))
+        elif division and division not in divisions:
+            problems.append(Problem(file, "division", f"unknown division '{division}'; "
+                                    f"{hint(division, sorted(divisions))}", line))
+    return problems
+
+
+def import_file(path: str | Path, url: str | None = None) -> dict:
+    """Check, then apply ``path`` in one transaction. Returns what was created and updated."""
+    from ikuflow.calendar import zone
+    from ikuflow.store.db import connect, write
+
+    path = Path(path)
+    rows = read(path)
+    con = connect(url)
+    try:
+        known_offices = dict(con.execute("SELECT code, parent FROM office").fetchall())
+        known_divisions = {r[0] for r in con.execute("SELECT code FROM division")}
+        problems = check(path, rows, known_offices, known_divisions)
+        if problems:
+            raise ImportProblems(problems)
+        counts = {"offices_created": 0, "offices_updated": 0, "divisions_created": 0,
+                  "divisions_updated": 0, "people_created": 0, "people_updated": 0, "roles_added": 0}
+        with write(con) as c:
+            c.execute("PRAGMA defer_foreign_keys = ON")  # parents may come after their children
+            for _, rec in rows.offices:
+                code = rec["code"]
+                level = rec.get("level") or ("national" if not rec.get("parent") else "regency")
+                new = (rec["name"], zone(rec.get("tz") or "Asia/Jakarta").key, rec.get("parent") or None, level)
+                old = c.execute("SELECT name, tz, parent, level FROM office WHERE code = ?", (code,)).fetchone()
+                if old is None:
+                    c.execute("INSERT INTO office (code, name, tz, parent, level) VALUES (?, ?, ?, ?, ?)",
+                              (code, *new))
+                    counts["offices_created"] += 1
+                elif tuple(old) != new:
+                    c.execute("UPDATE office SET name = ?, tz = ?, parent = ?, level = ? WHERE code = ?",
+                              (*new, code))
+                    counts["offices_updated"] += 1
+            for _, rec in rows.divisions:
+                old = c.execute("SELECT name FROM division WHERE code = ?", (rec["code"],)).fetchone()
+                if old is None:
+                    c.execute("INSERT INTO division (code, name) VALUES (?, ?)", (rec["code"], rec["name"]))
+                    counts["divisions_created"] += 1
+                elif old[0] != rec["name"]:
+                    c.execute("UPDATE division SET name = ? WHERE code = ?", (rec["name"], rec["code"]))
+                    counts["divisions_updated"] += 1
+            ids: dict[str, int] = {}
+            for _, email, name, role, office, division in rows.people:
+                email = email.lower()
+                if email not in ids:
+                    old = c.execute("SELECT id, name FROM person WHERE email = ?", (email,)).fetchone()
+                    if old is None:
+                        ids[email] = c.execute("INSERT INTO person (email, name) VALUES (?, ?)",
+                                               (email, name)).lastrowid
+                        counts["people_created"] += 1
+                    else:
+                        ids[email] = old[0]
+                        if old[1] != name:
+                            c.execute("UPDATE person SET name = ? WHERE id = ?", (name, old[0]))
+                            counts["people_updated"] += 1
+                if c.execute("SELECT 1 FROM role_assignment WHERE person_id = ? AND role = ? AND"
+                             " office_code = ? AND division_code IS ?",
+                             (ids[email], role, office, division)).fetchone() is None:
+                    c.execute("INSERT INTO role_assignment (person_id, role, office_code, division_code)"
+                              " VALUES (?, ?, ?, ?)", (ids[email], role, office, division))
+                    counts["roles_added"] += 1
+            if any(counts.values()):
+                c.execute("INSERT INTO meta (key, value) VALUES ('directory_version', '1')"
+                          " ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1")
+    finally:
+        con.close()
+    return {"file": str(path), **counts, "changed": any(counts.values())}

@@ -1,0 +1,63 @@
+"""``ikuflow import``: the directory in bulk, all or nothing, idempotent."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import ROOT
+
+EXAMPLES = ROOT / "examples"
+
+
+def test_example_directory_imports_once_and_then_changes_nothing(cli):
+    assert cli("init").exit_code == 0
+    r = cli("import", str(EXAMPLES / "directory.yaml"), "--json")
+    assert r.exit_code == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert res["offices_created"] == 9 and res["people_created"] == 64 and res["roles_added"] == 64
+    again = json.loads(cli("import", str(EXAMPLES / "directory.yaml"), "--json").stdout)
+    assert again["changed"] is False
+    offices = {o["code"]: o for o in json.loads(cli("office", "list", "--json").stdout)}
+    assert offices["badung"]["tz"] == "Asia/Makassar" and offices["badung"]["parent"] == "bali"
+    people = json.loads(cli("person", "list", "--office", "pacitan", "--json").stdout)
+    assert sorted(p["role"] for p in people) == ["chair"] + ["coordinator"] * 5 + ["secretariat"]
+
+
+def test_the_553_real_offices_import_from_csv(cli):
+    cli("init")
+    res = json.loads(cli("import", str(EXAMPLES / "offices-id.csv"), "--json").stdout)
+    assert res["offices_created"] == 553
+    offices = {o["code"]: o for o in json.loads(cli("office", "list", "--json").stdout)}
+    assert offices["pacitan"]["parent"] == "jawa-timur" and offices["kota-jayapura"]["tz"] == "Asia/Jayapura"
+    assert json.loads(cli("import", str(EXAMPLES / "offices-id.csv"), "--json").stdout)["changed"] is False
+
+
+def test_a_bad_row_is_reported_with_its_line_and_nothing_is_applied(cli, tmp_path):
+    cli("init")
+    bad = tmp_path / "people.csv"
+    bad.write_text("email,name,role,office,division\n"
+                   "ok@example.id,Ok,chair,ri,\n"
+                   "x@example.id,X,chiar,ri,\n"
+                   "y@example.id,Y,coordinator,ri,\n")
+    cli("office", "add", "ri", "--name", "Bawaslu RI")
+    r = cli("import", str(bad))
+    assert r.exit_code == 1
+    assert "people.csv:3: role: unknown role 'chiar'; did you mean 'chair'?" in r.stderr
+    assert "people.csv:4: division: a coordinator needs a division" in r.stderr
+    assert json.loads(cli("person", "list", "--json").stdout) == []  # not even the good row
+
+
+def test_office_cycles_unknown_parents_and_zones_are_refused(cli, tmp_path):
+    cli("init")
+    bad = tmp_path / "offices.yaml"
+    bad.write_text("offices:\n"
+                   "  - {code: a, name: A, parent: b}\n"
+                   "  - {code: b, name: B, parent: a}\n"
+                   "  - {code: c, name: C, parent: nowhere, tz: Mars/Base}\n")
+    r = cli("import", str(bad))
+    assert r.exit_code == 1
+    for words in ("offices.yaml:2: parent: office 'a' would be its own ancestor",
+                  "offices.yaml:4: parent: unknown office 'nowhere'", "offices.yaml:4: tz: unknown time zone"):
+        assert words in r.stderr
+    assert json.loads(cli("office", "list", "--json").stdout) == []
+    assert cli("import", str(tmp_path / "missing.yaml")).exit_code == 1
