@@ -39,6 +39,10 @@ CLAIM_SQL = ("SELECT id, key, state, version, due_at, next_action_at, workflow_n
              " office_code, division_code FROM document WHERE next_action_at IS NOT NULL"
              " AND next_action_at <= ? ORDER BY next_action_at, id LIMIT ?")
 
+INSERT_DOC_SQL = ("INSERT INTO document (key, office_code, division_code, year, title, signing_date,"
+                  " workflow_name, workflow_version, state, version, due_at, next_action_at,"
+                  " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,0,?,?,?,?)")
+
 #: Roles that may create a document, besides admin (a coordinator only for their division).
 CREATE_ROLES = frozenset({"coordinator", "secretariat"})
 
@@ -51,6 +55,24 @@ def mail_domain() -> str:
 def message_id(cause: str, domain: str | None = None) -> str:
     """A deterministic Message-ID: a retry of the same cause is the same message."""
     return f"<{hashlib.sha256(cause.encode()).hexdigest()[:32]}@{domain or mail_domain()}>"
+
+
+def check_year(year: int, now: datetime) -> None:
+    if not 2000 <= year <= 2100:
+        raise UsageError(f"year {year} is out of range; use a year like {now.year}")
+
+
+def _document_row(eng, version: int, office: str, office_row, division: str, year: int,
+                  signing_date: date, title: str | None, now: datetime) -> tuple:
+    """The INSERT_DOC_SQL values of a new document in its workflow's initial state."""
+    tz, office_name = office_row[0], office_row[1]
+    wf = eng.workflow
+    key = f"{office}-{division}-{year}" + ("" if wf.name == "iku" else f"-{wf.name}")
+    due = eng.due_for(wf.initial, signing_date, tz)
+    ts = fmt_ts(now)
+    return (key, office, division, year, (title or f"IKU {division.upper()} {office_name} {year}").strip(),
+            signing_date.isoformat(), wf.name, version, wf.initial, fmt_ts(due),
+            fmt_ts(eng.next_action_at(wf.initial, due, now)), ts, ts)
 
 
 def iso_local(utc_naive: datetime | None, tz: str) -> str | None:
@@ -78,7 +100,8 @@ def pick(rows, division: str, roles) -> list[dict]:
 
 
 class Directory:
-    """Offices (zone, parent) and role holders, read once for a pass over many documents."""
+    """Offices (zone, parent, name, level), divisions and role holders, read once for a pass
+    over many documents."""
 
     def __init__(self, offices: dict, holders: dict, divisions: dict) -> None:
         self.offices, self.holders, self.divisions = offices, holders, divisions
@@ -188,8 +211,8 @@ class Service:
 
     def directory(self) -> "Directory":
         """A snapshot of offices and role holders, for passes over many documents."""
-        offices = {code: (tz, parent, name) for code, tz, parent, name in
-                   self.con.execute("SELECT code, tz, parent, name FROM office")}
+        offices = {code: (tz, parent, name, level) for code, tz, parent, name, level in
+                   self.con.execute("SELECT code, tz, parent, name, level FROM office")}
         divisions = dict(self.con.execute("SELECT code, name FROM division").fetchall())
         holders: dict[str, list] = {}
         for office, email, name, role, division in self.con.execute(
@@ -203,8 +226,7 @@ class Service:
             title: str | None = None, workflow: str = "iku", at: datetime | None = None) -> dict:
         """Create a document in its workflow's initial state, with its first history row."""
         now = at or now_utc()
-        if not 2000 <= year <= 2100:
-            raise UsageError(f"year {year} is out of range; use a year like {now.year}")
+        check_year(year, now)
         office_row = self.con.execute("SELECT tz, name FROM office WHERE code = ?", (office,)).fetchone()
         if office_row is None:
             raise NotFound("office", office, "see 'ikuflow office list' or add it with 'ikuflow office add'")
@@ -218,28 +240,80 @@ class Service:
         if not ("admin" in roles or roles & CREATE_ROLES):
             raise RoleMissing(f"{actor} may not create documents for {office}/{division}: it needs "
                               "the coordinator role of that division, or the office's secretariat")
-        key = f"{office}-{division}-{year}" + ("" if workflow == "iku" else f"-{workflow}")
-        tz = office_row[0]
-        initial = eng.workflow.initial
-        due = eng.due_for(initial, signing_date, tz)
-        next_action = eng.next_action_at(initial, due, now)
-        title = (title or f"IKU {division.upper()} {office_row[1]} {year}").strip()
-        if len(title) > 300:
+        if title is not None and len(title.strip()) > 300:
             raise UsageError("the title is longer than 300 characters; shorten it")
-        ts = fmt_ts(now)
+        doc = _document_row(eng, version, office, office_row, division, year, signing_date, title, now)
         try:
             with write(self.con) as c:
-                cur = c.execute(
-                    "INSERT INTO document (key, office_code, division_code, year, title,"
-                    " signing_date, workflow_name, workflow_version, state, version, due_at,"
-                    " next_action_at, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,0,?,?,?,?)",
-                    (key, office, division, year, title, signing_date.isoformat(), workflow, version,
-                     initial, fmt_ts(due), fmt_ts(next_action), ts, ts))
-                c.execute(HISTORY_SQL, (cur.lastrowid, ts, actor.lower(), None, "create", None, initial, None))
+                cur = c.execute(INSERT_DOC_SQL, doc)
+                c.execute(HISTORY_SQL, (cur.lastrowid, doc[-1], actor.lower(), None, "create", None,
+                                        eng.workflow.initial, None))
         except sqlite3.IntegrityError:
-            raise Conflict(f"document {key} already exists; see 'ikuflow status {key}'") from None
-        return {"key": key, "state": initial, "workflow": f"{workflow} v{version}",
-                "due_at": iso_local(due, tz)}
+            raise Conflict(f"document {doc[0]} already exists; see 'ikuflow status {doc[0]}'") from None
+        return {"key": doc[0], "state": eng.workflow.initial, "workflow": f"{workflow} v{version}",
+                "due_at": iso_local(parse_ts(doc[9]), office_row[0])}
+
+    def new_many(self, year: int, signing_date: date, actor: str, offices: list[str] | None = None,
+                 divisions: list[str] | None = None, levels: list[str] | None = None,
+                 workflow: str = "iku", at: datetime | None = None, all_or_nothing: bool = False,
+                 progress=None) -> dict:
+        """Create the documents of many offices and divisions for a year in one transaction.
+
+        Documents that exist already, or that ``actor`` may not create, are refused with their
+        reason; with ``all_or_nothing`` any refusal means nothing is created (Conflict).
+        ``progress(done, total)`` is called as rows are written.
+        """
+        now = at or now_utc()
+        check_year(year, now)
+        version = self.latest_version(workflow)
+        eng = self.engine(workflow, version)
+        d = self.directory()
+        if offices:
+            for code in offices:
+                if code not in d.offices:
+                    raise NotFound("office", code, "see 'ikuflow office list'")
+        targets = [o for o in (offices or sorted(d.offices)) if not levels or d.offices[o][3] in levels]
+        for code in divisions or []:
+            if code not in d.divisions:
+                raise NotFound("division", code, "see 'ikuflow division list'")
+        divs = divisions or sorted(d.divisions)
+        if not actor:
+            raise UsageError("who is acting? pass --as EMAIL or set IKUFLOW_USER")
+        assignments = self.con.execute(ROLES_SQL, (actor.strip().lower(),)).fetchall()
+        if not assignments:
+            raise NotFound("person", actor, "add them with 'ikuflow person add'")
+        existing = {r[0] for r in self.con.execute(
+            "SELECT key FROM document WHERE year = ? AND workflow_name = ?", (year, workflow))}
+        rows, refused = [], []
+        for office in targets:
+            tz, _, name, _ = d.offices[office]
+            for division in divs:
+                doc = _document_row(eng, version, office, (tz, name), division, year, signing_date,
+                                    None, now)
+                roles = roles_here([a[:3] for a in assignments if a[0]], office, division)
+                if doc[0] in existing:
+                    refused.append({"key": doc[0], "reason": "already exists"})
+                elif not ("admin" in roles or roles & CREATE_ROLES):
+                    refused.append({"key": doc[0], "reason": f"{actor} has no coordinator, "
+                                    "secretariat or admin role for it"})
+                else:
+                    rows.append(doc)
+        if all_or_nothing and refused:
+            raise Conflict(f"{len(refused)} of {len(rows) + len(refused)} documents would be refused "
+                           f"(first: {refused[0]['key']}: {refused[0]['reason']}); nothing was created")
+        ids: dict[str, int] = {}
+        with write(self.con) as c:
+            for i in range(0, len(rows), 500):
+                c.executemany(INSERT_DOC_SQL, rows[i:i + 500])
+                if progress:
+                    progress(min(i + 500, len(rows)), len(rows))
+            wanted = {r[0] for r in rows}
+            ids = {k: i for i, k in c.execute("SELECT id, key FROM document WHERE year = ? AND"
+                                              " workflow_name = ?", (year, workflow)) if k in wanted}
+            c.executemany(HISTORY_SQL, [(ids[r[0]], r[-1], actor.lower(), None, "create", None,
+                                         eng.workflow.initial, None) for r in rows])
+        return {"created": len(rows), "refused": refused, "keys": [r[0] for r in rows],
+                "workflow": f"{workflow} v{version}"}
 
     def advance(self, key: str, event: str, actor: str, comment: str | None = None,
                 at: datetime | None = None, expected_version: int | None = None) -> dict:
@@ -481,7 +555,7 @@ class Service:
                 items: dict[str, list] = {}  # recipient e-mail -> [(person, item, cause, doc_id)]
                 moves = []
                 for doc_id, key, state, version, due, nxt, wf, wfv, off, div in claimed:
-                    tz, parent, office_name = d.offices[off]
+                    tz, parent, office_name, _ = d.offices[off]
                     eng = self.engine(wf, wfv)
                     due = parse_ts(due)
                     act = eng.latest_action(state, due, now)

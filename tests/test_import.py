@@ -61,3 +61,38 @@ def test_office_cycles_unknown_parents_and_zones_are_refused(cli, tmp_path):
         assert words in r.stderr
     assert json.loads(cli("office", "list", "--json").stdout) == []
     assert cli("import", str(tmp_path / "missing.yaml")).exit_code == 1
+
+
+def test_a_national_year_in_one_command(cli):
+    cli("init")
+    cli("import", str(EXAMPLES / "offices-id.csv"))
+    cli("import", str(EXAMPLES / "directory.yaml"))
+    args = ["new", "--all-offices", "--year", "2026", "--signing-date", "2026-01-28",
+            "--as", "admin@ri.bawaslu.example.id", "--at", "2026-01-05T09:00+07:00", "--json"]
+    res = json.loads(cli(*args).stdout)
+    assert res["created"] == 553 * 5 and res["refused"] == []
+    rows = json.loads(cli("list", "--office", "kota-jayapura", "--json").stdout)
+    assert [r["key"] for r in rows] == [f"kota-jayapura-{d}-2026" for d in
+                                        ("hukum", "penanganan", "pencegahan", "sdmo", "sengketa")]
+    assert rows[0]["due_at"] == "2026-01-21T16:00:00+09:00"  # WIT
+    hist = json.loads(cli("history", "pacitan-sdmo-2026", "--json").stdout)
+    assert [h["event"] for h in hist] == ["create"]
+    # again: every one refused as existing; all or nothing refuses the lot with exit 6
+    again = json.loads(cli(*args).stdout)
+    assert again["created"] == 0 and len(again["refused"]) == 553 * 5
+    assert cli(*args[:-1], "--all-or-nothing").exit_code == 6
+
+
+def test_bulk_creation_refuses_what_the_actor_may_not_create(cli):
+    cli("init")
+    cli("import", str(EXAMPLES / "directory.yaml"))
+    secr = json.loads(cli("person", "list", "--office", "pacitan", "--json").stdout)
+    secretariat = next(p["email"] for p in secr if p["role"] == "secretariat")
+    res = json.loads(cli("new", "--all-offices", "--year", "2026", "--signing-date", "2026-01-28",
+                         "--as", secretariat, "--json").stdout)
+    assert res["created"] == 5 and all(k.startswith("pacitan-") for k in res["keys"])
+    assert len(res["refused"]) == 8 * 5 and "no coordinator, secretariat or admin role" in res["refused"][0]["reason"]
+    r = cli("new", "--all-offices", "--year", "2027", "--signing-date", "2027-01-28", "--as", secretariat,
+            "--all-or-nothing")
+    assert r.exit_code == 6 and "nothing was created" in r.stderr
+    assert json.loads(cli("list", "--year", "2027", "--json").stdout) == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import List
+
 import typer
 
 from ikuflow.cli.common import JSON_OPT, as_option, at_option, clock, emit_json, say, table
@@ -34,21 +36,63 @@ def _service():
     return Service()
 
 
-def new(office: str = typer.Option(..., "--office", help="Office code, e.g. pacitan."),
-        division: str = typer.Option(..., "--division", help="Division code, e.g. sdmo."),
+def new(office: str = typer.Option(None, "--office", help="Office code, e.g. pacitan."),
+        division: str = typer.Option(None, "--division", help="Division code, e.g. sdmo."),
         year: int = typer.Option(..., "--year", help="The IKU year, e.g. 2026."),
         signing_date: str = typer.Option(..., "--signing-date", metavar="YYYY-MM-DD",
                                          help="The day the IKU documents are signed."),
         title: str = typer.Option(None, "--title", help="Default: 'IKU <DIVISION> <office> <year>'."),
         workflow: str = typer.Option("iku", "--workflow", help="Workflow name."),
+        all_offices: bool = typer.Option(False, "--all-offices",
+                                         help="Every office (or those of --level), every division "
+                                              "(or --division): a national year at once."),
+        level: List[str] = typer.Option(None, "--level", help="With --all-offices: only offices of "
+                                        "this level (national, province, kabupaten, kota, regency); repeatable."),
+        all_or_nothing: bool = typer.Option(False, "--all-or-nothing",
+                                            help="With --all-offices: create nothing if any would be refused."),
         actor: str = as_option(), at: str = at_option(), as_json: bool = JSON_OPT) -> None:
-    """Create a document in draft; prints its key, such as pacitan-sdmo-2026."""
+    """Create a document in draft; prints its key, such as pacitan-sdmo-2026.
+
+    With --all-offices, create the year's documents of every office and division in one
+    transaction and print what was created and what was refused, and why.
+    """
     from ikuflow.calendar import parse_date
+    from ikuflow.errors import UsageError
 
     when = clock(at)
     signing = parse_date(signing_date, "signing date")
-    res = _service().new(office, division, year, signing, actor or "", title, workflow, when)
-    emit_json(res) if as_json else say(res["key"])
+    if not all_offices:
+        if not office or not division:
+            raise UsageError("say which document: --office CODE --division CODE (or --all-offices)")
+        res = _service().new(office, division, year, signing, actor or "", title, workflow, when)
+        emit_json(res) if as_json else say(res["key"])
+        return
+    if title:
+        raise UsageError("--title names one document; leave it out with --all-offices")
+    res = _bulk(lambda progress: _service().new_many(
+        year, signing, actor or "", [office] if office else None, [division] if division else None,
+        level or None, workflow, when, all_or_nothing, progress))
+    if as_json:
+        emit_json({k: v for k, v in res.items()})
+        return
+    say(f"created {res['created']} document(s) ({res['workflow']}); refused {len(res['refused'])}")
+    if res["refused"]:
+        table("refused", ["key", "why"], [(r["key"], r["reason"]) for r in res["refused"][:50]])
+        if len(res["refused"]) > 50:
+            say(f"... and {len(res['refused']) - 50} more (use --json for all)")
+
+
+def _bulk(work):
+    """Run ``work(progress)`` with a Rich progress bar on a terminal."""
+    import sys
+
+    if not sys.stderr.isatty():
+        return work(None)
+    from rich.progress import Progress
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task("writing documents", total=None)
+        return work(lambda done, total: bar.update(task, completed=done, total=total))
 
 
 def advance(key: str = typer.Argument(..., help="Document key, e.g. pacitan-sdmo-2026."),
