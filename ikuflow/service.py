@@ -99,6 +99,16 @@ def pick(rows, division: str, roles) -> list[dict]:
     return sorted(out.values(), key=lambda p: (order.index(p["role"]), p["email"]))
 
 
+class _Refused(Conflict):
+    """All or nothing: some of a bulk request were refused, so nothing was done."""
+
+    def __init__(self, refused: list[dict]) -> None:
+        self.refused = refused
+        first = refused[0]
+        super().__init__(f"{len(refused)} refused (first: {first['key']} {first['event']}: "
+                         f"{first['reason']}); nothing was changed")
+
+
 class Directory:
     """Offices (zone, parent, name, level), divisions and role holders, read once for a pass
     over many documents."""
@@ -344,70 +354,110 @@ class Service:
                            f"'ikuflow advance {key} {event}'") from None
 
     def _advance(self, key, event, actor, comment, now, expected_version, immediate) -> dict:
-        from ikuflow.engine import Doc
-
         c = self.con
         c.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
-        version = None
+        seen: list = []
         try:
-            row = c.execute(DOC_SQL, (key,)).fetchone()
-            if row is None:
-                raise NotFound("document", key, "see 'ikuflow list'")
-            (doc_id, state, version, signing, wf_name, wf_version, office, division, tz, dir_version,
-             title, year, office_name, division_name) = row
-            if expected_version is not None and expected_version != version:
-                raise Conflict(f"document {key} changed while you were acting on it (version "
-                               f"{expected_version} -> {version}); check 'ikuflow status {key}' "
-                               f"and retry if '{event}' still applies")
-            self._seen_directory(dir_version)
-            eng = self.engine(wf_name, wf_version)
-            roles = self._roles(actor, office, division)
-            comment = comment.strip() if comment and comment.strip() else None
-            doc = Doc(key, state, date.fromisoformat(signing), tz, comment, now)
-            out = eng.fire(doc, event, roles, actor)
-            recipients = self.people(office, division, out.notify)
-            ts = fmt_ts(now)
-            new_version = version + 1
-            # what every recipient's e-mail needs; who receives it is in its own columns
-            payload = json.dumps({"key": key, "event": event, "from": out.source, "to": out.dest,
-                                  "actor": actor.lower(), "comment": comment, "at": ts},
-                                 ensure_ascii=False)
-            rows = []
-            if recipients:
-                wf = eng.workflow
-                must = self.people(office, division, wf.states[out.dest].must_act)
-                ctx = {"document": {"key": key, "title": title, "office_name": office_name,
-                                    "division_name": division_name, "year": year,
-                                    "signing_date": signing, "state": out.dest,
-                                    "state_title": wf.states[out.dest].title or out.dest},
-                       "actor": {"name": self._actor_name(actor), "email": actor.lower()},
-                       "event": {"name": event, "title": wf.events[event].title or event},
-                       "comment": comment, "due": fmt_local(out.due_at, tz),
-                       "must_act": [m["name"] for m in must], "kind": "event",
-                       "overdue_by": "", "time_left": "", "items": []}
-                must_emails = {m["email"] for m in must}
-                for p in recipients:
-                    mail = self.renderer().render(out.template, {
-                        **ctx, "recipient": p, "you_must_act": p["email"] in must_emails})
-                    cause = f"event:{doc_id}:{new_version}:{p['email']}"
-                    rows.append((doc_id, "event", cause, p["email"], out.template, payload,
-                                 message_id(cause, self._domain), mail.subject, mail.text,
-                                 mail.html, "pending", ts, ts))
-            # the first write takes the write lock; a stale snapshot raises "database is locked"
-            if c.execute(UPDATE_SQL, (out.dest, ts, fmt_ts(out.due_at), fmt_ts(out.next_action_at),
-                                      doc_id, version)).rowcount != 1:
-                raise Conflict(f"document {key} changed while you were acting on it; check "
-                               f"'ikuflow status {key}' and retry if '{event}' still applies")
-            c.execute(HISTORY_SQL, (doc_id, ts, actor.lower(), None, event, out.source, out.dest, comment))
-            if rows:
-                c.executemany(OUTBOX_SQL, rows)
+            result = self._step(key, event, actor, comment, now, expected_version, seen)
             c.execute("COMMIT")
         except BaseException as exc:
             if c.in_transaction:
                 c.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.OperationalError) and version is not None:
-                exc.ikuflow_version = version  # what this attempt saw: a retry must see it too
+            if isinstance(exc, sqlite3.OperationalError) and seen:
+                exc.ikuflow_version = seen[0]  # what this attempt saw: a retry must see it too
             raise
+        return result
+
+    def advance_many(self, items: list[tuple], actor: str, at: datetime | None = None,
+                     all_or_nothing: bool = False, progress=None) -> dict:
+        """Fire many ``(key, event, comment)`` as ``actor``: each in its own transaction, or
+        with ``all_or_nothing`` all in one, rolled back entirely if any is refused."""
+        from ikuflow.errors import IkuflowError
+
+        now = at or now_utc()
+        done, refused = [], []
+        if not all_or_nothing:
+            for i, (key, event, comment) in enumerate(items):
+                try:
+                    done.append(self.advance(key, event, actor, comment, now))
+                except IkuflowError as exc:
+                    refused.append({"key": key, "event": event, "reason": str(exc), "exit_code": exc.exit_code})
+                if progress:
+                    progress(i + 1, len(items))
+            return {"advanced": done, "refused": refused}
+        with write(self.con) as c:
+            for i, (key, event, comment) in enumerate(items):
+                c.execute("SAVEPOINT item")
+                try:
+                    done.append(self._step(key, event, actor, comment, now, None, []))
+                    c.execute("RELEASE item")
+                except IkuflowError as exc:
+                    c.execute("ROLLBACK TO item")
+                    c.execute("RELEASE item")
+                    refused.append({"key": key, "event": event, "reason": str(exc), "exit_code": exc.exit_code})
+                if progress:
+                    progress(i + 1, len(items))
+            if refused:
+                raise _Refused(refused)
+        return {"advanced": done, "refused": refused}
+
+    def _step(self, key, event, actor, comment, now, expected_version, seen: list) -> dict:
+        """One transition inside the caller's transaction (``seen`` gets the version read)."""
+        from ikuflow.engine import Doc
+
+        c = self.con
+        row = c.execute(DOC_SQL, (key,)).fetchone()
+        if row is None:
+            raise NotFound("document", key, "see 'ikuflow list'")
+        (doc_id, state, version, signing, wf_name, wf_version, office, division, tz, dir_version,
+         title, year, office_name, division_name) = row
+        seen.append(version)
+        if expected_version is not None and expected_version != version:
+            raise Conflict(f"document {key} changed while you were acting on it (version "
+                           f"{expected_version} -> {version}); check 'ikuflow status {key}' "
+                           f"and retry if '{event}' still applies")
+        self._seen_directory(dir_version)
+        eng = self.engine(wf_name, wf_version)
+        roles = self._roles(actor, office, division)
+        comment = comment.strip() if comment and comment.strip() else None
+        doc = Doc(key, state, date.fromisoformat(signing), tz, comment, now)
+        out = eng.fire(doc, event, roles, actor)
+        recipients = self.people(office, division, out.notify)
+        ts = fmt_ts(now)
+        new_version = version + 1
+        # what every recipient's e-mail needs; who receives it is in its own columns
+        payload = json.dumps({"key": key, "event": event, "from": out.source, "to": out.dest,
+                              "actor": actor.lower(), "comment": comment, "at": ts},
+                             ensure_ascii=False)
+        rows = []
+        if recipients:
+            wf = eng.workflow
+            must = self.people(office, division, wf.states[out.dest].must_act)
+            ctx = {"document": {"key": key, "title": title, "office_name": office_name,
+                                "division_name": division_name, "year": year,
+                                "signing_date": signing, "state": out.dest,
+                                "state_title": wf.states[out.dest].title or out.dest},
+                   "actor": {"name": self._actor_name(actor), "email": actor.lower()},
+                   "event": {"name": event, "title": wf.events[event].title or event},
+                   "comment": comment, "due": fmt_local(out.due_at, tz),
+                   "must_act": [m["name"] for m in must], "kind": "event",
+                   "overdue_by": "", "time_left": "", "items": []}
+            must_emails = {m["email"] for m in must}
+            for p in recipients:
+                mail = self.renderer().render(out.template, {
+                    **ctx, "recipient": p, "you_must_act": p["email"] in must_emails})
+                cause = f"event:{doc_id}:{new_version}:{p['email']}"
+                rows.append((doc_id, "event", cause, p["email"], out.template, payload,
+                             message_id(cause, self._domain), mail.subject, mail.text,
+                             mail.html, "pending", ts, ts))
+        # the first write takes the write lock; a stale snapshot raises "database is locked"
+        if c.execute(UPDATE_SQL, (out.dest, ts, fmt_ts(out.due_at), fmt_ts(out.next_action_at),
+                                  doc_id, version)).rowcount != 1:
+            raise Conflict(f"document {key} changed while you were acting on it; check "
+                           f"'ikuflow status {key}' and retry if '{event}' still applies")
+        c.execute(HISTORY_SQL, (doc_id, ts, actor.lower(), None, event, out.source, out.dest, comment))
+        if rows:
+            c.executemany(OUTBOX_SQL, rows)
         return {"key": key, "event": event, "from": out.source, "state": out.dest,
                 "version": new_version, "due_at": iso_local(out.due_at, tz),
                 "notified": [p["email"] for p in recipients]}

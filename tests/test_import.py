@@ -96,3 +96,45 @@ def test_bulk_creation_refuses_what_the_actor_may_not_create(cli):
             "--all-or-nothing")
     assert r.exit_code == 6 and "nothing was created" in r.stderr
     assert json.loads(cli("list", "--year", "2027", "--json").stdout) == []
+
+
+def _rollout(cli):
+    cli("init")
+    cli("import", str(EXAMPLES / "directory.yaml"))
+    cli("new", "--all-offices", "--year", "2026", "--signing-date", "2026-01-28",
+        "--as", "admin@ri.bawaslu.example.id", "--at", "2026-01-05T09:00+07:00")
+
+
+def test_advance_many_by_filter_and_from_a_file(cli, tmp_path):
+    _rollout(cli)
+    admin = ["--as", "admin@ri.bawaslu.example.id", "--at", "2026-01-19T10:00+07:00"]
+    r = cli("advance", "--event", "submit", "--office", "pacitan", "--state", "draft", *admin, "--json")
+    assert r.exit_code == 0 and len(json.loads(r.stdout)["advanced"]) == 5
+    items = tmp_path / "items.csv"
+    items.write_text("key,event,comment\n"
+                     "pacitan-sdmo-2026,send_back,Lampiran kurang\n"
+                     "pacitan-hukum-2026,synchronize\n"
+                     "badung-sdmo-2026,approve\n"
+                     "nope-sdmo-2026,submit\n")
+    r = cli("advance", "--from-file", str(items), *admin, "--json")
+    res = json.loads(r.stdout)
+    assert [a["key"] for a in res["advanced"]] == ["pacitan-sdmo-2026", "pacitan-hukum-2026"]
+    assert [(x["key"], x["exit_code"]) for x in res["refused"]] == [("badung-sdmo-2026", 4), ("nope-sdmo-2026", 3)]
+    assert r.exit_code == 4  # the first refusal's
+    assert json.loads(cli("history", "pacitan-sdmo-2026", "--json").stdout)[-1]["comment"] == "Lampiran kurang"
+
+
+def test_advance_all_or_nothing_changes_nothing_when_one_is_refused(cli, tmp_path):
+    _rollout(cli)
+    items = tmp_path / "items.csv"
+    items.write_text("pacitan-sdmo-2026,submit\npacitan-hukum-2026,submit\npacitan-hukum-2026,approve\n")
+    r = cli("advance", "--from-file", str(items), "--all-or-nothing", "--as", "admin@ri.bawaslu.example.id",
+            "--json")
+    assert r.exit_code == 4
+    res = json.loads(r.stdout)
+    assert res["advanced"] == [] and res["rolled_back"] is True and res["refused"][0]["event"] == "approve"
+    states = {d["key"]: d["state"] for d in json.loads(cli("list", "--office", "pacitan", "--json").stdout)}
+    assert set(states.values()) == {"draft"}
+    outbox = json.loads(cli("outbox", "list", "--json").stdout)
+    assert outbox == []
+    assert cli("advance", "--event", "submit", "--as", "admin@ri.bawaslu.example.id").exit_code == 2

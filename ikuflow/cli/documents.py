@@ -95,16 +95,87 @@ def _bulk(work):
         return work(lambda done, total: bar.update(task, completed=done, total=total))
 
 
-def advance(key: str = typer.Argument(..., help="Document key, e.g. pacitan-sdmo-2026."),
-            event: str = typer.Argument(..., help="Event to fire: submit, synchronize, approve, sign, send_back."),
+def advance(key: str = typer.Argument(None, help="Document key, e.g. pacitan-sdmo-2026."),
+            event: str = typer.Argument(None, help="Event to fire: submit, synchronize, approve, sign, send_back."),
             comment: str = typer.Option(None, "--comment", "-m", help="Why (required for send_back)."),
             if_version: int = typer.Option(None, "--if-version",
                                            help="Refuse (exit 6) unless the document is at this version."),
+            from_file: str = typer.Option(None, "--from-file", metavar="FILE",
+                                          help="Many at once: a CSV with key,event[,comment] per line."),
+            bulk_event: str = typer.Option(None, "--event", help="Many at once: fire this event on every "
+                                           "document the --state/--office/--division/--year filters select."),
+            state: str = typer.Option(None, "--state", help="Filter for --event."),
+            office: str = typer.Option(None, "--office", help="Filter for --event (the office only)."),
+            division: str = typer.Option(None, "--division", help="Filter for --event."),
+            year: int = typer.Option(None, "--year", help="Filter for --event."),
+            all_or_nothing: bool = typer.Option(False, "--all-or-nothing",
+                                                help="Many at once: change nothing if any is refused."),
             actor: str = as_option(), at: str = at_option(), as_json: bool = JSON_OPT) -> None:
-    """Fire an event on a document and print its new state."""
+    """Fire an event on a document and print its new state; or on many at once.
+
+    Many at once (--from-file, or --event with filters) prints what was advanced and what was
+    refused and why; it exits 0 when nothing was refused, else with the exit code of the first
+    refusal. With --all-or-nothing a single refusal leaves every document as it was.
+    """
+    from ikuflow.errors import UsageError
+
     when = clock(at)
-    res = _service().advance(key, event, actor or "", comment, when, if_version)
-    emit_json(res) if as_json else say(res["state"])
+    if from_file is None and bulk_event is None:
+        if not key or not event:
+            raise UsageError("say what to fire: ikuflow advance KEY EVENT (or --from-file FILE, "
+                             "or --event EVENT with filters)")
+        res = _service().advance(key, event, actor or "", comment, when, if_version)
+        emit_json(res) if as_json else say(res["state"])
+        return
+    if key or event or if_version is not None or (from_file and bulk_event):
+        raise UsageError("use one of: KEY EVENT, --from-file FILE, or --event EVENT with filters")
+    svc = _service()
+    if from_file:
+        items = _read_items(from_file)
+    else:
+        if not any((state, office, division, year)):
+            raise UsageError("--event needs at least one filter (--state, --office, --division, --year)")
+        items = [(r["key"], bulk_event, comment) for r in svc.list(state, office, division, year, at=when)]
+    res = _bulk_advance(svc, items, actor or "", when, all_or_nothing)
+    if as_json:
+        emit_json(res)
+    else:
+        say(f"advanced {len(res['advanced'])} of {len(items)}; refused {len(res['refused'])}")
+        if res["refused"]:
+            table("refused", ["key", "event", "why"],
+                  [(r["key"], r["event"], r["reason"]) for r in res["refused"][:50]])
+    if res["refused"]:
+        raise typer.Exit(res["refused"][0]["exit_code"])
+
+
+def _bulk_advance(svc, items, actor, when, all_or_nothing) -> dict:
+    from ikuflow.service import _Refused
+
+    try:
+        return _bulk(lambda progress: svc.advance_many(items, actor, when, all_or_nothing, progress))
+    except _Refused as exc:
+        return {"advanced": [], "refused": exc.refused, "rolled_back": True}
+
+
+def _read_items(path: str) -> list[tuple]:
+    """``key,event[,comment]`` rows of a CSV file (a header line is optional)."""
+    import csv
+
+    from ikuflow.errors import IkuflowError
+
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            rows = [r for r in csv.reader(fh) if r and any(x.strip() for x in r)]
+    except OSError as exc:
+        raise IkuflowError(f"cannot read {path}: {exc.strerror}") from None
+    if rows and [x.strip().lower() for x in rows[0][:2]] == ["key", "event"]:
+        rows = rows[1:]
+    items = []
+    for n, r in enumerate(rows, 1):
+        if len(r) < 2 or not r[0].strip() or not r[1].strip():
+            raise IkuflowError(f"{path}: row {n} needs key,event[,comment]; got {','.join(r)!r}")
+        items.append((r[0].strip(), r[1].strip(), ",".join(r[2:]).strip() or None))
+    return items
 
 
 def status(key: str = typer.Argument(..., help="Document key, e.g. pacitan-sdmo-2026."),
