@@ -241,3 +241,28 @@ def add_person(email: str, name: str, role: str, office: str, division: str | No
         s.commit()
         return {"email": email, "name": person.name, "role": role, "office": office,
                 "division": division, "created": exists is None}
+
+
+def delegate(delegator: str, delegate_to: str, starts, ends, url: str | None = None) -> dict:
+    """Let ``delegate_to`` act for ``delegator`` (Plt/Plh) from ``starts`` to ``ends``."""
+    from sqlmodel import select
+
+    from ikuflow.store.schema import Delegation, Person
+
+    delegator, delegate_to = check_email(delegator), check_email(delegate_to)
+    if delegator == delegate_to:
+        raise UsageError("a person cannot act for themselves; give another e-mail with --to")
+    if ends < starts:
+        raise UsageError(f"--until {ends} is before --from {starts}")
+    with _session(url) as s:
+        people = {p.email: p for p in s.exec(select(Person).where(Person.email.in_([delegator, delegate_to])))}
+        for email in (delegator, delegate_to):
+            if email not in people:
+                raise NotFound("person", email, "add them with 'ikuflow person add'")
+        row = Delegation(delegator_id=people[delegator].id, delegate_id=people[delegate_to].id,
+                         starts=starts, ends=ends, created_at=now_utc())
+        s.add(row)
+        _directory_changed(s)
+        s.commit()
+        return {"id": row.id, "delegator": delegator, "delegate": delegate_to,
+                "from": starts.isoformat(), "until": ends.isoformat()}

@@ -11,7 +11,7 @@ import hashlib
 import json
 import os
 import sqlite3
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from ikuflow.calendar import fmt_local, fmt_span, now_utc, to_local
 from ikuflow.errors import Conflict, NotFound, RoleMissing, UsageError
@@ -205,6 +205,27 @@ class Service:
         if not rows:
             raise NotFound("person", actor, "add them with 'ikuflow person add'")
         return roles_here([r[:3] for r in rows if r[0] is not None], office, division)
+
+    def _acting_for(self, actor: str, office: str, division: str, now: datetime, tz: str):
+        """(delegator, their roles on this document) for each delegation to ``actor`` that holds
+        on the office's local date of ``now``."""
+        today = to_local(now, tz).date().isoformat()
+        for (delegator,) in self.con.execute(
+                "SELECT p.email FROM delegation d JOIN person p ON p.id = d.delegator_id"
+                " JOIN person a ON a.id = d.delegate_id WHERE a.email = ? AND d.starts <= ?"
+                " AND d.ends >= ? ORDER BY d.id", (actor.strip().lower(), today, today)):
+            yield delegator, self._roles(delegator, office, division)
+
+    def delegates(self, now: datetime) -> dict:
+        """delegator e-mail -> [(delegate e-mail, name, starts, ends)] of delegations around ``now``."""
+        out: dict = {}
+        lo, hi = (now - timedelta(days=1)).date().isoformat(), (now + timedelta(days=1)).date().isoformat()
+        for delegator, email, name, starts, ends in self.con.execute(
+                "SELECT p.email, a.email, a.name, d.starts, d.ends FROM delegation d"
+                " JOIN person p ON p.id = d.delegator_id JOIN person a ON a.id = d.delegate_id"
+                " WHERE d.starts <= ? AND d.ends >= ?", (hi, lo)):
+            out.setdefault(delegator, []).append((email, name, starts, ends))
+        return out
 
     def _actor_name(self, actor: str) -> str:
         rows = self._actors.get(actor.strip().lower()) or []
@@ -419,6 +440,13 @@ class Service:
         self._seen_directory(dir_version)
         eng = self.engine(wf_name, wf_version)
         roles = self._roles(actor, office, division)
+        acting_for = None
+        ev = eng.workflow.events.get(event)
+        if ev is not None and not ("admin" in roles or roles & ev.roles):
+            for delegator, their_roles in self._acting_for(actor, office, division, now, tz):
+                if "admin" in their_roles or their_roles & ev.roles:
+                    roles, acting_for = their_roles, delegator
+                    break
         comment = comment.strip() if comment and comment.strip() else None
         doc = Doc(key, state, date.fromisoformat(signing), tz, comment, now)
         out = eng.fire(doc, event, roles, actor)
@@ -437,7 +465,9 @@ class Service:
                                 "division_name": division_name, "year": year,
                                 "signing_date": signing, "state": out.dest,
                                 "state_title": wf.states[out.dest].title or out.dest},
-                   "actor": {"name": self._actor_name(actor), "email": actor.lower()},
+                   "actor": {"name": self._actor_name(actor) + (
+                       f" (a.n. / for {self._actor_name(acting_for)})" if acting_for else ""),
+                       "email": actor.lower()},
                    "event": {"name": event, "title": wf.events[event].title or event},
                    "comment": comment, "due": fmt_local(out.due_at, tz),
                    "must_act": [m["name"] for m in must], "kind": "event",
@@ -455,10 +485,10 @@ class Service:
                                   doc_id, version)).rowcount != 1:
             raise Conflict(f"document {key} changed while you were acting on it; check "
                            f"'ikuflow status {key}' and retry if '{event}' still applies")
-        c.execute(HISTORY_SQL, (doc_id, ts, actor.lower(), None, event, out.source, out.dest, comment))
+        c.execute(HISTORY_SQL, (doc_id, ts, actor.lower(), acting_for, event, out.source, out.dest, comment))
         if rows:
             c.executemany(OUTBOX_SQL, rows)
-        return {"key": key, "event": event, "from": out.source, "state": out.dest,
+        return {"key": key, "event": event, "from": out.source, "state": out.dest, "acting_for": acting_for,
                 "version": new_version, "due_at": iso_local(out.due_at, tz),
                 "notified": [p["email"] for p in recipients]}
 
@@ -596,6 +626,7 @@ class Service:
         ts = fmt_ts(now)
         totals = {"documents": 0, "reminders": 0, "escalations": 0, "emails": 0, "batches": 0}
         d = self.directory()
+        acting = self.delegates(now)
         while not (stop and stop()):
             with write(self.con) as c:
                 claimed = c.execute(CLAIM_SQL, (ts, batch)).fetchall()
@@ -627,6 +658,11 @@ class Service:
                     told = list(d.people(off, div, act.roles))
                     if act.parent and parent:
                         told += d.people(parent, div, ("secretariat",))
+                    if acting:  # acting officials (Plt/Plh) receive the reminders of whom they stand for
+                        today = to_local(now, tz).date().isoformat()
+                        told += [{"email": e, "name": n, "role": f"{p['role']} (acting)"}
+                                 for p in list(told) for e, n, a, b in acting.get(p["email"], ())
+                                 if a <= today <= b]
                     for p in {p["email"]: p for p in told}.values():
                         cause = f"{act.kind}:{doc_id}:{version}:{fmt_ts(act.at)}:{p['email']}"
                         items.setdefault(p["email"], []).append((p, item, cause, doc_id))

@@ -16,6 +16,8 @@ person_app = typer.Typer(help="People and their roles (coordinator, secretariat,
 
 def register(app: typer.Typer) -> None:
     app.command("init")(init)
+    app.command("delegate", epilog="Example: ikuflow delegate ahmad@pacitan.example.id --to "
+                                   "rudi@pacitan.example.id --from 2026-01-20 --until 2026-01-31")(delegate)
     app.command("import", epilog="Examples: ikuflow import examples/directory.yaml; "
                                  "ikuflow import examples/offices-id.csv")(import_)
 
@@ -149,3 +151,22 @@ def person_list(office: str = typer.Option(None, "--office", help="Only this off
         emit_json([dict(zip(("email", "name", "role", "office", "division"), r)) for r in rows])
     else:
         table(None, ["e-mail", "name", "role", "office", "division"], rows)
+
+
+def delegate(email: str = typer.Argument(..., help="Who is away (the official whose roles are lent)."),
+             to: str = typer.Option(..., "--to", metavar="EMAIL", help="The acting official (Plt/Plh)."),
+             start: str = typer.Option(..., "--from", metavar="YYYY-MM-DD", help="First day, inclusive."),
+             until: str = typer.Option(..., "--until", metavar="YYYY-MM-DD", help="Last day, inclusive."),
+             as_json: bool = JSON_OPT) -> None:
+    """Let an acting official (Plt/Plh) act for someone between two dates.
+
+    While it holds (dates in each document's office zone), the delegate may fire the events the
+    delegator's roles allow and receives their reminders; history records both names. Outside
+    the dates it gives nothing.
+    """
+    from ikuflow.admin import delegate as do_delegate
+    from ikuflow.calendar import parse_date
+
+    res = do_delegate(email, to, parse_date(start, "--from date"), parse_date(until, "--until date"))
+    emit_json(res) if as_json else say(f"{res['delegate']} acts for {res['delegator']} from "
+                                       f"{res['from']} until {res['until']}")

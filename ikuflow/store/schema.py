@@ -46,6 +46,18 @@ class RoleAssignment(SQLModel, table=True):
     division_code: Optional[str] = Field(default=None, foreign_key="division.code")
 
 
+class Delegation(SQLModel, table=True):
+    """An acting official (Plt/Plh): ``delegate`` may act for ``delegator`` from ``starts`` to
+    ``ends`` (inclusive, dates in the document's office zone)."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    delegator_id: int = Field(foreign_key="person.id", index=True)
+    delegate_id: int = Field(foreign_key="person.id", index=True)
+    starts: date
+    ends: date
+    created_at: datetime
+
+
 class WorkflowVersion(SQLModel, table=True):
     __tablename__ = "workflow_version"
     __table_args__ = (UniqueConstraint("name", "version"), UniqueConstraint("name", "sha256"))

@@ -1,4 +1,4 @@
-"""``ikuflow import``: the directory in bulk, all or nothing, idempotent."""
+"""The secretariat's tools: directory import, bulk creation and advance, acting officials."""
 
 from __future__ import annotations
 
@@ -138,3 +138,38 @@ def test_advance_all_or_nothing_changes_nothing_when_one_is_refused(cli, tmp_pat
     outbox = json.loads(cli("outbox", "list", "--json").stdout)
     assert outbox == []
     assert cli("advance", "--event", "submit", "--as", "admin@ri.bawaslu.example.id").exit_code == 2
+
+
+def test_an_acting_official_acts_within_the_dates_and_only_then(cli):
+    from conftest import CHAIR, COORD, SECR, seed_directory
+
+    seed_directory()
+    cli("person", "add", "rudi@pacitan.example.id", "--name", "Rudi Plh", "--role", "secretariat",
+        "--office", "badung")  # a person with no role at pacitan
+    key = "pacitan-sdmo-2026"
+    cli("new", "--office", "pacitan", "--division", "sdmo", "--year", "2026", "--signing-date",
+        "2026-01-28", "--as", COORD, "--at", "2026-01-12T09:00+07:00")
+    for ev, who, at in (("submit", COORD, "2026-01-19T10:00+07:00"), ("synchronize", SECR, "2026-01-21T10:00+07:00")):
+        assert cli("advance", key, ev, "--as", who, "--at", at).exit_code == 0
+    r = cli("delegate", CHAIR, "--to", "rudi@pacitan.example.id", "--from", "2026-01-24", "--until", "2026-01-27")
+    assert r.exit_code == 0 and "acts for" in r.stdout
+    # before the delegation holds: refused, the chair's role is not lent yet
+    r = cli("advance", key, "approve", "--as", "rudi@pacitan.example.id", "--at", "2026-01-23T23:00+07:00")
+    assert r.exit_code == 5
+    # the acting chair receives the chair's reminder (synchronized is due 27 Jan 16:00, reminded a day before)
+    cli("tick", "--at", "2026-01-26T17:00+07:00")
+    mails = json.loads(cli("outbox", "list", "--json").stdout)
+    assert {m["recipient"] for m in mails if m["kind"] == "reminder"} == {CHAIR, "rudi@pacitan.example.id"}
+    # within the dates: allowed, and history names both
+    r = cli("advance", key, "approve", "--as", "rudi@pacitan.example.id", "--at", "2026-01-27T09:00+07:00", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["acting_for"] == CHAIR
+    last = json.loads(cli("history", key, "--json").stdout)[-1]
+    assert (last["actor"], last["acting_for"], last["event"]) == ("rudi@pacitan.example.id", CHAIR, "approve")
+    assert "acting for ahmad@pacitan.example.id" in cli("history", key).stdout
+    # after the dates: nothing
+    r = cli("advance", key, "sign", "--as", "rudi@pacitan.example.id", "--at", "2026-01-28T09:00+07:00")
+    assert r.exit_code == 5
+    # bad requests: acting for oneself, an unknown person, dates the wrong way round
+    assert cli("delegate", CHAIR, "--to", CHAIR, "--from", "2026-01-01", "--until", "2026-01-02").exit_code == 2
+    assert cli("delegate", CHAIR, "--to", "ghost@example.id", "--from", "2026-01-01", "--until", "2026-01-02").exit_code == 3
+    assert cli("delegate", CHAIR, "--to", SECR, "--from", "2026-01-05", "--until", "2026-01-02").exit_code == 2
