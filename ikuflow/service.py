@@ -715,3 +715,51 @@ class Service:
                                    mail.html, "pending", ts, ts))
                 queued += c.total_changes > 0
         return queued
+
+    # --- versioned workflows ------------------------------------------------------------------
+    def migrate(self, name: str, dry_run: bool = True, actor: str = "operator",
+                at: datetime | None = None) -> dict:
+        """Move live documents of workflow ``name`` to its newest version.
+
+        A document whose state still exists (and is not final) in the newest version moves, its
+        due time recomputed, recorded in history as event 'migrate'. A document whose state no
+        longer exists is reported and left alone: ikuflow does not guess where it belongs.
+        """
+        now = at or now_utc()
+        latest = self.latest_version(name)
+        new = self.engine(name, latest)
+        d = self.directory()
+        moves, stuck = [], []
+        for doc_id, key, state, version, wfv, signing, office in self.con.execute(
+                "SELECT id, key, state, version, workflow_version, signing_date, office_code"
+                " FROM document WHERE workflow_name = ? AND workflow_version < ? ORDER BY key",
+                (name, latest)).fetchall():
+            if state in self.engine(name, wfv).workflow.final:
+                continue  # finished documents keep the version they finished on
+            if state not in new.workflow.states or state in new.workflow.final:
+                stuck.append({"key": key, "state": state, "from_version": wfv,
+                              "reason": f"state '{state}' does not exist in {name} v{latest}"
+                              if state not in new.workflow.states else
+                              f"state '{state}' is final in {name} v{latest}"})
+                continue
+            tz = d.offices[office][0]
+            due = new.due_for(state, date.fromisoformat(signing), tz)
+            moves.append({"key": key, "state": state, "from_version": wfv, "to_version": latest,
+                          "due_at": iso_local(due, tz), "_row": (doc_id, version, due)})
+        if not dry_run and moves:
+            ts = fmt_ts(now)
+            with write(self.con) as c:
+                for m in moves:
+                    doc_id, version, due = m["_row"]
+                    if c.execute("UPDATE document SET workflow_version = ?, due_at = ?, next_action_at = ?,"
+                                 " version = version + 1, updated_at = ? WHERE id = ? AND version = ?",
+                                 (latest, fmt_ts(due), fmt_ts(new.next_action_at(m["state"], due, now)),
+                                  ts, doc_id, version)).rowcount != 1:
+                        raise Conflict(f"document {m['key']} changed during the migration; nothing "
+                                       "was migrated, run it again")
+                    c.execute(HISTORY_SQL, (doc_id, ts, actor, None, "migrate", m["state"], m["state"],
+                                            f"workflow {name} v{m['from_version']} -> v{latest}"))
+        for m in moves:
+            del m["_row"]
+        return {"workflow": name, "to_version": latest, "dry_run": dry_run, "moved" if not dry_run
+                else "would_move": moves, "not_moved": stuck}

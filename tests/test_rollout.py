@@ -173,3 +173,44 @@ def test_an_acting_official_acts_within_the_dates_and_only_then(cli):
     assert cli("delegate", CHAIR, "--to", CHAIR, "--from", "2026-01-01", "--until", "2026-01-02").exit_code == 2
     assert cli("delegate", CHAIR, "--to", "ghost@example.id", "--from", "2026-01-01", "--until", "2026-01-02").exit_code == 3
     assert cli("delegate", CHAIR, "--to", SECR, "--from", "2026-01-05", "--until", "2026-01-02").exit_code == 2
+
+
+def test_workflow_versions_and_migration_dry_run_then_real(cli, tmp_path, monkeypatch):
+    import shutil
+
+    from conftest import COORD, SECR, WORKFLOWS, seed_directory
+
+    seed_directory()
+    for div, who in (("sdmo", COORD), ("hukum", "dewi@pacitan.example.id")):
+        cli("new", "--office", "pacitan", "--division", div, "--year", "2026", "--signing-date", "2026-01-28",
+            "--as", who, "--at", "2026-01-12T09:00+07:00")
+    cli("advance", "pacitan-hukum-2026", "submit", "--as", "dewi@pacitan.example.id", "--at", "2026-01-19T10:00+07:00")
+    cli("advance", "pacitan-hukum-2026", "synchronize", "--as", SECR, "--at", "2026-01-20T10:00+07:00")
+    # v2: drafts are due a working day earlier, and 'synchronized' is renamed 'synced'
+    wf = tmp_path / "wf"
+    shutil.copytree(WORKFLOWS, wf)
+    text = (wf / "iku.yaml").read_text()
+    text = text.replace("due: {days_before: 5,", "due: {days_before: 6,").replace("synchronized", "synced")
+    (wf / "iku.yaml").write_text(text)
+    monkeypatch.setenv("IKUFLOW_WORKFLOWS", str(wf))
+    assert json.loads(cli("init", "--json").stdout)["workflows_loaded"] == ["iku v2"]
+    # documents stay on the version they started with
+    assert json.loads(cli("status", "pacitan-sdmo-2026", "--json").stdout)["workflow_version"] == 1
+    dry = json.loads(cli("workflow", "migrate", "iku", "--dry-run", "--json").stdout)
+    assert [m["key"] for m in dry["would_move"]] == ["pacitan-sdmo-2026"]
+    assert dry["would_move"][0]["due_at"] == "2026-01-20T16:00:00+07:00"
+    assert dry["not_moved"][0]["key"] == "pacitan-hukum-2026" and "'synchronized' does not exist" in dry["not_moved"][0]["reason"]
+    st = json.loads(cli("status", "pacitan-sdmo-2026", "--json").stdout)
+    assert st["workflow_version"] == 1 and st["version"] == 0  # the dry run changed nothing
+    real = json.loads(cli("workflow", "migrate", "iku", "--json", "--at", "2026-01-13T09:00+07:00").stdout)
+    assert [m["key"] for m in real["moved"]] == ["pacitan-sdmo-2026"]
+    st = json.loads(cli("status", "pacitan-sdmo-2026", "--json").stdout)
+    assert (st["workflow_version"], st["state"], st["due_at"]) == (2, "draft", "2026-01-20T16:00:00+07:00")
+    last = json.loads(cli("history", "pacitan-sdmo-2026", "--json").stdout)[-1]
+    assert (last["event"], last["from"], last["to"], last["comment"]) == ("migrate", "draft", "draft", "workflow iku v1 -> v2")
+    assert json.loads(cli("status", "pacitan-hukum-2026", "--json").stdout)["workflow_version"] == 1
+    # the document left on v1 still works on v1
+    assert cli("advance", "pacitan-hukum-2026", "approve", "--as", "ahmad@pacitan.example.id").exit_code == 0
+    # ... and once it reaches a state v2 knows, it can move
+    again = json.loads(cli("workflow", "migrate", "iku", "--dry-run", "--json").stdout)
+    assert [(m["key"], m["state"]) for m in again["would_move"]] == [("pacitan-hukum-2026", "chair_approved")]

@@ -151,3 +151,33 @@ def graph(name: str = typer.Argument(None, help="Workflow name (default iku) or 
         lines += [f'    "{a}" -> "{b}" [label="{label}"];' for a, b, label in edges]
         lines.append("}")
     say("\n".join(lines))
+
+
+@app.command()
+def migrate(name: str = typer.Argument(..., help="Workflow name, e.g. iku."),
+            dry_run: bool = typer.Option(False, "--dry-run", help="Only list what would happen."),
+            at: str = typer.Option(None, "--at", metavar="ISO-DATETIME", help="The clock (default now)."),
+            as_json: bool = JSON_OPT) -> None:
+    """Move live documents to the workflow's newest version (load it first with 'ikuflow init').
+
+    Documents whose state still exists move, with their due time recomputed, recorded in
+    history. Documents whose state no longer exists are listed and left alone.
+    """
+    from ikuflow.calendar import parse_at
+    from ikuflow.service import Service
+
+    svc = Service()
+    res = svc.migrate(name, dry_run, at=parse_at(at))
+    svc.close()
+    if as_json:
+        emit_json(res)
+        return
+    moved = res["would_move" if dry_run else "moved"]
+    say(f"{name} v{res['to_version']}: {len(moved)} document(s) {'would move' if dry_run else 'moved'}, "
+        f"{len(res['not_moved'])} cannot move")
+    if moved:
+        table(None, ["key", "state", "from", "due"], [(m["key"], m["state"], f"v{m['from_version']}",
+                                                      m["due_at"] or "") for m in moved[:100]])
+    if res["not_moved"]:
+        table("not moved", ["key", "state", "from", "why"],
+              [(m["key"], m["state"], f"v{m['from_version']}", m["reason"]) for m in res["not_moved"]])
