@@ -21,11 +21,12 @@ EXAMPLES = {
     "overdue": "Example: ikuflow overdue --office jawa-timur --at 2026-01-27T10:00+07:00",
     "tick": "For cron, e.g. every 10 minutes: ikuflow tick && ikuflow outbox send",
     "serve": "Example: IKUFLOW_SMTP_HOST=mail.example.id ikuflow serve --interval 60",
+    "report": "Examples: ikuflow report --office jawa-timur; ikuflow report --html progress.html",
 }
 
 
 def register(app: typer.Typer) -> None:
-    for fn in (new, advance, status, list_, history, overdue, tick, serve, demo):
+    for fn in (new, advance, status, list_, history, overdue, tick, serve, report, demo):
         name = fn.__name__.rstrip("_")
         app.command(name, epilog=EXAMPLES.get(name))(fn)
 
@@ -273,6 +274,35 @@ def serve(interval: float = typer.Option(60.0, "--interval", min=0.1, help="Seco
                                         + "; stop with Ctrl-C or SIGTERM"))
     say(f"stopped after {totals['passes']} pass(es): {totals['emails']} e-mail(s) queued, "
         f"{totals['sent']} sent, {totals['dead']} dead")
+
+
+def report(office: str = typer.Option(None, "--office", help="This office and the offices below it."),
+           year: int = typer.Option(None, "--year", help="Only documents of this year."),
+           workflow: str = typer.Option("iku", "--workflow", help="Workflow name."),
+           html: str = typer.Option(None, "--html", metavar="FILE",
+                                    help="Also write a self-contained HTML page with a timeline."),
+           at: str = at_option(), as_json: bool = JSON_OPT) -> None:
+    """Progress across the hierarchy: offices x divisions x state, rolled up to provinces and
+    the national office, with overdue counts and the share signed."""
+    from pathlib import Path
+
+    from ikuflow import report as rep
+
+    data = rep.build(_service(), office, year, workflow, clock(at))
+    if html:
+        Path(html).write_text(rep.render_html(data), encoding="utf-8")
+    if as_json:
+        emit_json(rep.as_json(data))
+        return
+    rows = []
+    for r in data["rows"]:
+        rows.append(["  " * r["depth"] + r["name"]]
+                    + [rep.cell_text(r["cells"][dv], r["leaf"], data["final"]) for dv in data["divisions"]]
+                    + [r["overdue"] or "", f"{r['signed_pct'] or 0:g}%"])
+    table(f"{data['workflow']}: {len(data['rows'])} office(s); cells: a regency's document state "
+          "(D R S A ✓, ! overdue), above it signed/total", ["office", *data["divisions"], "overdue", "signed"], rows)
+    if html:
+        say(f"wrote {html}")
 
 
 def demo(directory: str = typer.Option("demo", "--dir", help="Where the demo database goes (recreated)."),

@@ -1,0 +1,161 @@
+"""``ikuflow report``: progress across the office hierarchy.
+
+One grouped query counts documents per office, division and state (and how many are overdue);
+the counts are rolled up from regency to province to national in Python. The same data is shown
+as a terminal matrix, JSON, or a self-contained HTML page (Jinja2, no external assets) with a
+timeline of each office's steps toward the signing date.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from ikuflow.calendar import fmt_local, now_utc, to_local
+from ikuflow.errors import NotFound
+from ikuflow.store.db import fmt_ts
+
+STATE_SHORT = {"draft": "D", "division_review": "R", "synchronized": "S", "chair_approved": "A",
+               "signed": "✓"}
+
+
+@dataclass
+class Cell:
+    """Documents of one office (and everything below it) in one division."""
+
+    states: dict = field(default_factory=dict)  # state -> count
+    overdue: int = 0
+
+    @property
+    def total(self) -> int:
+        return sum(self.states.values())
+
+    def add(self, other: "Cell") -> None:
+        for s, n in other.states.items():
+            self.states[s] = self.states.get(s, 0) + n
+        self.overdue += other.overdue
+
+
+def build(svc, office: str | None = None, year: int | None = None, workflow: str = "iku",
+          at: datetime | None = None) -> dict:
+    """The report's data: offices in tree order with their own and rolled-up cells."""
+    now = at or now_utc()
+    d = svc.directory()
+    if office is not None and office not in d.offices:
+        raise NotFound("office", office, "see 'ikuflow office list'")
+    version = svc.latest_version(workflow)
+    wf = svc.engine(workflow, version).workflow
+    states = list(wf.states)
+    final = [s for s in states if s in wf.final]
+    where, args = "workflow_name = ?", [fmt_ts(now), workflow]
+    if year is not None:
+        where += " AND year = ?"
+        args.append(year)
+    own: dict = {}
+    signing_dates = set()
+    for off, div, state, n, late, signing in svc.con.execute(
+            "SELECT office_code, division_code, state, count(*),"
+            " sum(CASE WHEN due_at IS NOT NULL AND due_at < ? THEN 1 ELSE 0 END), max(signing_date)"
+            f" FROM document WHERE {where} GROUP BY office_code, division_code, state", args):
+        cell = own.setdefault(off, {}).setdefault(div, Cell())
+        cell.states[state] = cell.states.get(state, 0) + n
+        cell.overdue += late
+        signing_dates.add(signing)
+    children: dict = {}
+    for code, (_, parent, _, _) in d.offices.items():
+        children.setdefault(parent, []).append(code)
+    for kids in children.values():
+        kids.sort(key=lambda c: (d.offices[c][3] != "province", d.offices[c][2]))
+    divisions = sorted(d.divisions)
+
+    rows = []
+
+    def walk(code: str, depth: int) -> dict:
+        total = {dv: Cell() for dv in divisions}
+        for dv, cell in own.get(code, {}).items():
+            total.setdefault(dv, Cell()).add(cell)
+        idx = len(rows)
+        rows.append(None)  # keep tree order: the parent before its children
+        for kid in children.get(code, []):
+            for dv, cell in walk(kid, depth + 1).items():
+                total.setdefault(dv, Cell()).add(cell)
+        tz, _, name, level = d.offices[code]
+        all_ = Cell()
+        for cell in total.values():
+            all_.add(cell)
+        signed = sum(all_.states.get(s, 0) for s in final)
+        rows[idx] = {"code": code, "name": name, "level": level, "tz": tz, "depth": depth,
+                     "leaf": not children.get(code), "cells": total, "total": all_,
+                     "signed": signed, "overdue": all_.overdue,
+                     "signed_pct": round(100.0 * signed / all_.total, 1) if all_.total else None}
+        return total
+
+    roots = [office] if office else sorted(children.get(None, []))
+    for root in roots:
+        walk(root, 0)
+    rows = [r for r in rows if r["total"].total]  # offices with documents (or below them)
+    return {"workflow": f"{workflow} v{version}", "states": states, "final": final,
+            "divisions": divisions, "division_names": d.divisions, "rows": rows, "now": now,
+            "year": year, "signing_dates": sorted(x for x in signing_dates if x),
+            "steps": [(s, wf.states[s].title or s, wf.states[s].due) for s in states if wf.states[s].due],
+            "engine": svc.engine(workflow, version)}
+
+
+def as_json(data: dict) -> dict:
+    return {"workflow": data["workflow"], "year": data["year"], "states": data["states"],
+            "divisions": data["divisions"], "at": fmt_ts(data["now"]),
+            "offices": [{"code": r["code"], "name": r["name"], "level": r["level"], "depth": r["depth"],
+                         "documents": r["total"].total, "signed": r["signed"], "overdue": r["overdue"],
+                         "signed_pct": r["signed_pct"], "states": dict(r["total"].states),
+                         "divisions": {dv: {"states": dict(c.states), "overdue": c.overdue}
+                                       for dv, c in r["cells"].items() if c.total}}
+                        for r in data["rows"]]}
+
+
+def cell_text(cell: Cell, leaf: bool, final: list) -> str:
+    """A leaf office's cell is its document's state (``!`` when overdue); above, signed/total."""
+    if not cell.total:
+        return ""
+    if leaf and cell.total == 1:
+        state = next(iter(cell.states))
+        return STATE_SHORT.get(state, state[:3]) + ("!" if cell.overdue else "")
+    signed = sum(cell.states.get(s, 0) for s in final)
+    return f"{signed}/{cell.total}" + (f" {cell.overdue}!" if cell.overdue else "")
+
+
+def timeline(data: dict, max_offices: int = 40) -> dict:
+    """Each office's step due times (local) toward the signing date, for the HTML timeline."""
+    if not data["signing_dates"]:
+        return {"offices": [], "start": None, "end": None, "now": None}
+    signing = date.fromisoformat(data["signing_dates"][-1])
+    eng = data["engine"]
+    offices = []
+    for r in data["rows"][:max_offices]:
+        steps = [{"state": s, "title": title, "due": eng.due_for(s, signing, r["tz"]),
+                  "count": r["total"].states.get(s, 0)} for s, title, _ in data["steps"]]
+        offices.append({"code": r["code"], "name": r["name"], "depth": r["depth"], "steps": steps,
+                        "overdue": r["overdue"], "signed": r["signed"], "total": r["total"].total})
+    dues = [st["due"] for o in offices for st in o["steps"] if st["due"]]
+    start, end = min(dues + [data["now"]]), max(dues + [data["now"]])
+    return {"offices": offices, "start": start, "end": end, "now": data["now"], "signing": signing}
+
+
+def render_html(data: dict) -> str:
+    from pathlib import Path
+
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+    env = Environment(loader=FileSystemLoader(str(Path(__file__).parent / "templates")),
+                      undefined=StrictUndefined, autoescape=select_autoescape(["html"]))
+    tl = timeline(data)
+    span = ((tl["end"] - tl["start"]).total_seconds() or 1.0) if tl["start"] else 1.0
+
+    def x(dt) -> float:  # position on the timeline, 0..100
+        return round(100.0 * (dt - tl["start"]).total_seconds() / span, 2)
+
+    def local(dt, tz) -> str:
+        return fmt_local(dt, tz)
+
+    return env.get_template("report.html").render(
+        data=data, tl=tl, x=x, local=local, cell_text=cell_text, short=STATE_SHORT,
+        generated=to_local(data["now"], "Asia/Jakarta").strftime("%Y-%m-%d %H:%M WIB"))
