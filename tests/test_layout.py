@@ -58,7 +58,7 @@ def test_readme_documents_every_command_and_exit_code():
     for cmd in ("init", "workflow check", "workflow show", "workflow graph", "office add",
                 "division add", "person add", "new", "advance", "status", "list", "history",
                 "overdue", "tick", "serve", "demo", "outbox list", "outbox show", "outbox send",
-                "outbox retry"):
+                "outbox retry", "import", "report", "delegate", "workflow migrate"):
         assert f"ikuflow {cmd}" in readme, cmd
     for code in range(1, 7):
         assert f"| {code} |" in readme
