@@ -279,10 +279,45 @@ class Service:
                 cur = c.execute(INSERT_DOC_SQL, doc)
                 c.execute(HISTORY_SQL, (cur.lastrowid, doc[-1], actor.lower(), None, "create", None,
                                         eng.workflow.initial, None))
+                division_name = c.execute("SELECT name FROM division WHERE code = ?", (division,)).fetchone()[0]
+                mails = self._create_mails(eng, doc, cur.lastrowid, office_row[0], office_row[1],
+                                           division_name, actor, self.people)
+                if mails:
+                    c.executemany(OUTBOX_SQL, mails)
         except sqlite3.IntegrityError:
             raise Conflict(f"document {doc[0]} already exists; see 'ikuflow status {doc[0]}'") from None
         return {"key": doc[0], "state": eng.workflow.initial, "workflow": f"{workflow} v{version}",
                 "due_at": iso_local(parse_ts(doc[9]), office_row[0])}
+
+    def _create_mails(self, eng, doc: tuple, doc_id: int, tz: str, office_name: str,
+                      division_name: str, actor: str, people_of) -> list[tuple]:
+        """Outbox rows telling ``on_create.notify`` that a document was created."""
+        wf = eng.workflow
+        if not wf.create_notify:
+            return []
+        key, office, division, year, title, signing = doc[:6]
+        recipients = people_of(office, division, wf.create_notify)
+        if not recipients:
+            return []
+        must = people_of(office, division, wf.states[wf.initial].must_act)
+        ctx = {"document": {"key": key, "title": title, "office_name": office_name,
+                            "division_name": division_name, "year": year, "signing_date": signing,
+                            "state": wf.initial, "state_title": wf.states[wf.initial].title or wf.initial},
+               "actor": {"name": self._actor_name(actor), "email": actor.lower()},
+               "event": {"name": "create", "title": "Dibuat / Created"}, "comment": None,
+               "due": fmt_local(parse_ts(doc[9]), tz), "must_act": [m["name"] for m in must],
+               "kind": "event", "overdue_by": "", "time_left": "", "items": []}
+        payload = json.dumps({"key": key, "event": "create", "to": wf.initial, "actor": actor.lower(),
+                              "at": doc[-1]}, ensure_ascii=False)
+        rows = []
+        for p in recipients:
+            mail = self.renderer().render(wf.create_template, {
+                **ctx, "recipient": p, "you_must_act": p["email"] in {m["email"] for m in must}})
+            cause = f"create:{doc_id}:{p['email']}"
+            rows.append((doc_id, "event", cause, p["email"], wf.create_template, payload,
+                         message_id(cause, self._domain), mail.subject, mail.text, mail.html,
+                         "pending", doc[-1], doc[-1]))
+        return rows
 
     def new_many(self, year: int, signing_date: date, actor: str, offices: list[str] | None = None,
                  divisions: list[str] | None = None, levels: list[str] | None = None,
@@ -343,6 +378,12 @@ class Service:
                                               " workflow_name = ?", (year, workflow)) if k in wanted}
             c.executemany(HISTORY_SQL, [(ids[r[0]], r[-1], actor.lower(), None, "create", None,
                                          eng.workflow.initial, None) for r in rows])
+            mails = []
+            for r in rows:
+                tz, _, office_name, _ = d.offices[r[1]]
+                mails += self._create_mails(eng, r, ids[r[0]], tz, office_name, d.divisions[r[2]],
+                                            actor, d.people)
+            c.executemany(OUTBOX_SQL, mails)
         return {"created": len(rows), "refused": refused, "keys": [r[0] for r in rows],
                 "workflow": f"{workflow} v{version}"}
 

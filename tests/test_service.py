@@ -19,7 +19,8 @@ AT = {"submit": "2026-01-19T10:00+07:00", "synchronize": "2026-01-21T14:00+07:00
 def counts(svc, key):
     doc_id = svc.con.execute("SELECT id FROM document WHERE key = ?", (key,)).fetchone()[0]
     h = svc.con.execute("SELECT count(*) FROM history WHERE document_id = ?", (doc_id,)).fetchone()[0]
-    o = svc.con.execute("SELECT count(*) FROM outbox WHERE document_id = ?", (doc_id,)).fetchone()[0]
+    o = svc.con.execute("SELECT count(*) FROM outbox WHERE document_id = ? AND template <> 'create'",
+                        (doc_id,)).fetchone()[0]
     return h, o
 
 
@@ -51,7 +52,16 @@ def test_each_event_writes_the_outbox_rows_of_its_recipients(svc, doc):
             assert body["event"] == event and body["key"] == doc and body["actor"] == actor
             assert status == "pending" and mid.startswith("<") and mid.endswith(">")
     mids = [r[0] for r in svc.con.execute("SELECT message_id FROM outbox")]
-    assert len(mids) == len(set(mids)) == 6
+    assert len(mids) == len(set(mids)) == 6 + 1  # and the coordinator's "created" e-mail
+
+
+def test_creating_a_document_tells_the_coordinator(svc, doc):
+    row = svc.con.execute("SELECT recipient, template, subject, body_text, status FROM outbox").fetchall()
+    assert len(row) == 1
+    recipient, template, subject, text, status = row[0]
+    assert (recipient, template, status) == (COORD, "create", "pending")
+    assert subject == "[IKU] Dokumen IKU pacitan-sdmo-2026 dibuat: mohon disusun"
+    assert "paling lambat 2026-01-21 16:00 WIB" in text and "submit it by 2026-01-21 16:00 WIB" in text
 
 
 def test_send_back_needs_a_comment_and_records_it(svc, doc):

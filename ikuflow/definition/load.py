@@ -24,7 +24,7 @@ from ikuflow.errors import DefinitionError, Problem
 #: file can never name code to run.
 GUARDS = ("comment_required", "not_before_signing_date")
 
-TOP_KEYS = ("name", "title", "initial", "final", "states", "events")
+TOP_KEYS = ("name", "title", "initial", "final", "states", "events", "on_create")
 STATE_KEYS = ("title", "must_act", "due", "reminders", "escalation")
 EVENT_KEYS = ("from", "to", "roles", "guards", "notify", "template", "title")
 DUE_KEYS = ("days_before", "unit", "at")
@@ -217,10 +217,23 @@ def _build(r: _Reader, raw: dict, text: str) -> Workflow | None:
                 r.add(f"states.{s}", f"state '{s}' is unreachable from '{initial}'; add an event "
                       f"whose 'to' is '{s}', or remove the state")
 
+    on_create = raw.get("on_create") or {}
+    create_notify: list[str] = []
+    create_template = "create"
+    if not isinstance(on_create, dict):
+        r.add("on_create", "expected a mapping with notify and template")
+    else:
+        r.keys(on_create, ("notify", "template"), "on_create")
+        create_notify = r.known(r.names(on_create.get("notify", []), "on_create.notify"), ROLES, "role",
+                                "on_create.notify")
+        create_template = on_create.get("template", "create")
+        if not isinstance(create_template, str) or not re.match(r"^[a-z0-9_]+$", create_template):
+            r.add("on_create.template", f"'{create_template}' is not a template name")
     if r.problems:
         return None
     return Workflow(name=name, title=str(raw.get("title", name)), initial=initial,
                     final=frozenset(final), states=states, events=events,
+                    create_notify=tuple(create_notify), create_template=str(create_template),
                     sha256=hashlib.sha256(text.encode()).hexdigest(), source=text)
 
 

@@ -62,6 +62,8 @@ class Workflow:
     final: frozenset[str]
     states: Mapping[str, StateDef]
     events: Mapping[str, EventDef]
+    create_notify: tuple[str, ...] = ()  # roles told when a document is created
+    create_template: str = "create"
     sha256: str = ""
     source: str = field(default="", repr=False, compare=False)
     path: str = ""

@@ -126,6 +126,8 @@ class Renderer:
 def template_names(workflow) -> list[tuple[str, str]]:
     """Every template a workflow needs, with the location that names it."""
     names = [(ev.template, f"events.{ev.name}.template") for ev in workflow.events.values() if ev.notify]
+    if workflow.create_notify:
+        names.append((workflow.create_template, "on_create.template"))
     names += [(t, "scheduler") for t in SCHEDULER_TEMPLATES]
     return names
 
