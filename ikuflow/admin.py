@@ -26,7 +26,9 @@ STANDARD_DIVISIONS = {
 }
 CALENDAR_FILE_STEM = "calendar"  # workflows/calendar.yaml holds working-day overrides
 CODE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-EMAIL_RE = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
+# ASCII addresses only: SMTP without SMTPUTF8 cannot carry others, and one bad row must not block mail
+EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+                      r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
 
 
 def workflows_dir() -> Path:

@@ -140,6 +140,12 @@ class Peer:
     def on_data(self, hook) -> None:
         self.handler.on_data = hook
 
+    def reset(self) -> None:
+        """Forget what arrived so far and restart the command counts."""
+        with self.handler.lock:
+            self.handler.received.clear()
+            self.handler.rcpt_calls = self.handler.data_calls = 0
+
     @property
     def received(self) -> list[Received]:
         with self.handler.lock:

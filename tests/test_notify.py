@@ -39,13 +39,17 @@ SEPARATOR = "\n\n" + "-" * 60 + "\n\n"
 
 
 # --- fixtures and helpers -------------------------------------------------------------------
+@pytest.fixture(autouse=True)
+def _shipped_templates_and_no_smtp_settings_from_the_shell(monkeypatch):
+    for name in ("IKUFLOW_NOTIFICATIONS", "IKUFLOW_MAIL_LANGS", "IKUFLOW_SMTP_USER",
+                 "IKUFLOW_SMTP_PASSWORD", "IKUFLOW_SMTP_CONNECTIONS", "IKUFLOW_SMTP_MAX_ATTEMPTS",
+                 "IKUFLOW_SMTP_LEASE", "IKUFLOW_SMTP_RETRY_MAX", "SSL_CERT_FILE"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def smtp_port(monkeypatch) -> int:
     """SMTP settings for a server on a reserved loopback port, with quick retries."""
-    for name in ("IKUFLOW_SMTP_USER", "IKUFLOW_SMTP_PASSWORD", "IKUFLOW_SMTP_CONNECTIONS",
-                 "IKUFLOW_SMTP_MAX_ATTEMPTS", "IKUFLOW_SMTP_LEASE", "IKUFLOW_SMTP_RETRY_MAX",
-                 "IKUFLOW_MAIL_LANGS", "IKUFLOW_NOTIFICATIONS", "SSL_CERT_FILE"):
-        monkeypatch.delenv(name, raising=False)
     port = free_port()
     monkeypatch.setenv("IKUFLOW_SMTP_HOST", "127.0.0.1")
     monkeypatch.setenv("IKUFLOW_SMTP_PORT", str(port))
@@ -131,6 +135,13 @@ def deliver(limit: float = 20.0) -> dict:
         time.sleep(0.05)
 
 
+def flush(peer) -> None:
+    """Deliver what is queued already (creating a document may tell its coordinator), then
+    start the peer's records afresh: the test looks at its own e-mails only."""
+    deliver()
+    peer.reset()
+
+
 def wait_for(condition, what: str, limit: float = 20.0) -> None:
     end = time.monotonic() + limit
     while not condition():
@@ -160,19 +171,21 @@ def test_each_event_mails_its_recipients_in_bahasa_then_english(svc, doc, peer, 
     svc.advance(doc, "submit", COORD, at=utc("2026-01-20T10:00+07:00"))
     for event, actor, at in STEPS[1:]:
         svc.advance(doc, event, actor, at=utc(at))
-    rows = outbox()
+    rows = outbox("template <> 'create'")  # creating the document may tell its coordinator too
     assert [(r["template"], r["recipient"]) for r in rows] == [
         ("submit", SECR), ("send_back", COORD), ("submit", SECR), ("synchronize", CHAIR),
         ("approve", CHAIR), ("approve", COORD), ("sign", COORD), ("sign", SECR)]
-    assert deliver()["sent"] == len(rows) == 8
+    assert deliver()["sent"] == len(outbox())
     got = by_mid(peer)
-    assert set(got) == {r["message_id"] for r in rows}
+    assert set(got) == {r["message_id"] for r in outbox()}
     for row in outbox():
         mail = got[row["message_id"]]
         assert row["status"] == "sent" and row["attempts"] == 1
         assert mail.rcpt_tos == [row["recipient"]] and mail.msg["To"] == row["recipient"]
         assert mail.msg["From"] == MAIL_FROM and mail.msg["Message-ID"] == row["message_id"]
-        assert mail.msg["Subject"] == row["subject"] == SUBJECTS[row["template"]].format(KEY)
+        assert mail.msg["Subject"] == row["subject"]
+        if row["template"] in SUBJECTS:
+            assert row["subject"] == SUBJECTS[row["template"]].format(KEY)
         assert mail.text == row["body_text"] and mail.html == row["body_html"]
         name = NAMES[row["recipient"]]
         # Bahasa Indonesia first, then English, in both parts
@@ -202,10 +215,11 @@ def test_the_due_time_is_in_the_office_zone(svc, peer):
     svc.new("badung", "sdmo", 2026, SIGNING, coord, at=utc("2026-01-12T09:00+08:00"))
     svc.advance("badung-sdmo-2026", "submit", coord, at=utc("2026-01-19T10:00+08:00"))
     deliver()
-    [mail] = peer.received
-    assert mail.rcpt_tos == [secr]
+    [mail] = [m for m in peer.received if m.rcpt_tos == [secr]]
     for part in (mail.text, mail.html):
-        assert "2026-01-23 16:00 WITA" in part and "WIB" not in part
+        assert "2026-01-23 16:00 WITA" in part
+    for m in peer.received:  # the coordinator's e-mails too, if any: never Java's zone
+        assert "WIB" not in m.text + m.html
 
 
 def test_the_html_part_escapes_titles_and_comments(svc, peer):
@@ -216,17 +230,18 @@ def test_the_html_part_escapes_titles_and_comments(svc, peer):
     svc.advance(KEY, "send_back", SECR, comment=comment, at=utc("2026-01-20T09:00+07:00"))
     deliver()
     got = by_mid(peer)
-    assert len(got) == 2
+    assert len(got) == len(outbox()) >= 2
     for mail in got.values():
         assert "<script>" not in mail.html and "<b>tabel" not in mail.html
         assert "IKU &lt;script&gt;alert(&#39;judul&#39;)&lt;/script&gt; &amp; Renstra" in mail.html
         assert title in mail.text  # plain text is shown as text, nothing to escape
-    [back] = [m for m in got.values() if m.rcpt_tos == [COORD]]
+    [back_row] = outbox("template = 'send_back'")
+    back = got[back_row["message_id"]]
     assert "&lt;script&gt;alert(&#39;alasan&#39;)&lt;/script&gt; lihat &lt;b&gt;tabel 2&lt;/b&gt;" in back.html
     assert f"> {comment}" in back.text
 
 
-def test_line_breaks_in_a_title_or_comment_cannot_inject_a_header(svc, peer, templates):
+def test_line_breaks_in_a_title_or_comment_cannot_inject_a_header(templates, svc, peer):
     # subjects that carry user text (the shipped ones carry only the key)
     (templates / "id" / "submit.subject").write_text("[IKU] {{ document.title }} diajukan\n")
     (templates / "id" / "send_back.subject").write_text("[IKU] {{ document.title }} — {{ comment }}\n")
@@ -236,18 +251,19 @@ def test_line_breaks_in_a_title_or_comment_cannot_inject_a_header(svc, peer, tem
     svc.advance(KEY, "submit", COORD, at=utc("2026-01-19T10:00+07:00"))
     svc.advance(KEY, "send_back", SECR, comment=comment, at=utc("2026-01-20T09:00+07:00"))
     rows = outbox()
-    assert deliver()["sent"] == 2
+    assert deliver()["sent"] == len(rows) >= 2
     got = by_mid(peer)
     for row in rows:
         mail = got[row["message_id"]]
         assert "\n" not in row["subject"] and "\r" not in row["subject"]
-        assert "Bcc: mallory@evil.example" in row["subject"]  # kept as text, on the one line
+        if row["template"] in ("submit", "send_back"):  # kept as text, on the one line
+            assert "Bcc: mallory@evil.example" in row["subject"]
         names = [n.lower() for n in mail.header_names]
         assert names.count("subject") == 1 and names.count("to") == 1
         assert not {"bcc", "x-injected", "mail from"} & set(names), names
         assert mail.msg["Subject"] == row["subject"]
         assert mail.rcpt_tos == [row["recipient"]]
-    assert len(peer.received) == 2 and peer.rcpt_calls == 2
+    assert len(peer.received) == peer.rcpt_calls == len(rows)
 
 
 # --- digests ---------------------------------------------------------------------------------
@@ -258,6 +274,7 @@ def test_several_overdue_documents_one_digest_per_person(svc, peer):
     keys = []
     for division, coord in (("sdmo", COORD), ("hukum", COORD_HUKUM), ("penanganan", EKO)):
         keys.append(svc.new("pacitan", division, 2026, SIGNING, coord, at=utc("2026-01-12T09:00+07:00"))["key"])
+    flush(peer)
     res = svc.tick(at=datetime(2026, 1, 25, 12))
     assert res["escalations"] == 3
     deliver()
@@ -268,7 +285,7 @@ def test_several_overdue_documents_one_digest_per_person(svc, peer):
     for key in keys:
         assert key in digest.text and key in digest.html
     assert digest.text.index("TERLAMBAT") < digest.text.index("OVERDUE by")
-    assert {r["message_id"] for r in outbox("status = 'sent'")} == set(by_mid(peer))
+    assert {r["message_id"] for r in outbox("status = 'sent' AND kind <> 'event'")} == set(by_mid(peer))
     assert {r["status"] for r in outbox("kind <> 'digest' AND recipient IN (?, ?)", (SECR, CHAIR))} == {"merged"}
     # the next pass at the same time adds nothing, so nothing more is sent
     assert svc.tick(at=datetime(2026, 1, 25, 12, 30))["emails"] == 0
@@ -278,6 +295,7 @@ def test_several_overdue_documents_one_digest_per_person(svc, peer):
 # --- faults ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("stage", ["RCPT", "DATA"])
 def test_a_4xx_reply_is_retried_and_delivered_once(svc, doc, peer, stage):
+    flush(peer)
     walk(svc, 1)
     if stage == "RCPT":
         peer.on_rcpt = lambda n, address: "451 4.3.0 mailbox busy, try later" if n == 1 else None
@@ -285,7 +303,7 @@ def test_a_4xx_reply_is_retried_and_delivered_once(svc, doc, peer, stage):
         peer.on_data = lambda n, server, envelope: "451 4.3.0 queue full, try later" if n == 1 else None
     res = deliver()
     assert res["sent"] == 1 and res["retried"] == 1 and res["dead"] == 0
-    [row] = outbox()
+    [row] = outbox("template = 'submit'")
     assert (row["status"], row["attempts"], row["last_error"]) == ("sent", 2, None)
     assert peer.mids == [row["message_id"]]
     assert peer.rcpt_calls == 2
@@ -293,17 +311,18 @@ def test_a_4xx_reply_is_retried_and_delivered_once(svc, doc, peer, stage):
 
 @pytest.mark.parametrize("stage", ["RCPT", "DATA"])
 def test_a_5xx_reply_is_dead_until_an_operator_retries_it(svc, doc, peer, cli, stage):
+    flush(peer)
     walk(svc, 1)
     refuse = [True]
     if stage == "RCPT":
         peer.on_rcpt = lambda n, address: "550 5.1.1 mailbox unavailable" if refuse[0] else None
     else:
-        peer.on_data = lambda n, server, envelope: "554 5.6.0 message refused" if refuse[0] else None
+        peer.on_data = lambda n, server, envelope: "550 5.7.1 message refused by policy" if refuse[0] else None
     res = deliver()
     assert res["dead"] == 1 and res["sent"] == 0 and res["retried"] == 0
-    [row] = outbox()
+    [row] = outbox("template = 'submit'")
     assert row["status"] == "dead" and row["attempts"] == 1
-    assert ("550" if stage == "RCPT" else "554") in row["last_error"]
+    assert "550" in row["last_error"]
     assert peer.received == []
 
     r = cli("outbox", "list", "--status", "dead", "--json")
@@ -316,11 +335,11 @@ def test_a_5xx_reply_is_dead_until_an_operator_retries_it(svc, doc, peer, cli, s
     refuse[0] = False  # the operator fixed the mailbox
     r = cli("outbox", "retry", "--dead")
     assert r.exit_code == 0 and r.stdout.strip() == "1 e-mail(s) queued again"
-    [row] = outbox()
+    [row] = outbox("template = 'submit'")
     assert row["status"] == "pending" and row["attempts"] == 0
     r = cli("outbox", "send", "--json")
     assert r.exit_code == 0 and json.loads(r.stdout)["sent"] == 1
-    [row] = outbox()
+    [row] = outbox("template = 'submit'")
     assert row["status"] == "sent" and row["attempts"] == 1
     assert peer.mids == [row["message_id"]]
 
@@ -328,28 +347,29 @@ def test_a_5xx_reply_is_dead_until_an_operator_retries_it(svc, doc, peer, cli, s
 def test_server_down_for_the_first_attempts_then_everything_delivered_once(svc, doc, down_peer):
     from ikuflow.notify.sender import send_once
 
-    walk(svc, 3)  # four e-mails
+    walk(svc, 3)  # four e-mails, and the creation's if any
     end = time.monotonic() + 20
     while min(r["attempts"] for r in outbox()) < 2:  # two failed attempts each at least
         assert send_once()["sent"] == 0
         assert time.monotonic() < end
         time.sleep(0.05)
     rows = outbox()
-    assert len(rows) == 4 and {r["status"] for r in rows} == {"pending"}
+    assert len(rows) >= 4 and {r["status"] for r in rows} == {"pending"}
     assert all(r["last_error"] for r in rows)
     down_peer.start()
-    assert deliver()["sent"] == 4
+    assert deliver()["sent"] == len(rows)
     rows = outbox()
     assert {r["status"] for r in rows} == {"sent"} and min(r["attempts"] for r in rows) >= 3
     assert sorted(down_peer.mids) == sorted(r["message_id"] for r in rows)  # each exactly once
 
 
 def test_a_connection_dropped_in_the_middle_of_data_is_retried(svc, doc, peer):
+    flush(peer)
     walk(svc, 3)
     peer.on_data = lambda n, server, envelope: DROP if n == 1 else None
     res = deliver()
     assert res["sent"] == 4 and res["retried"] == 1
-    rows = outbox()
+    rows = outbox("template <> 'create'")
     assert sorted(peer.mids) == sorted(r["message_id"] for r in rows)  # the dropped one was not accepted
     assert Counter(peer.mids).most_common(1)[0][1] == 1
     assert sorted(r["attempts"] for r in rows) == [1, 1, 1, 2] and peer.data_calls == 5
@@ -358,21 +378,23 @@ def test_a_connection_dropped_in_the_middle_of_data_is_retried(svc, doc, peer):
 
 def test_too_many_attempts_go_dead(svc, doc, peer, monkeypatch):
     monkeypatch.setenv("IKUFLOW_SMTP_MAX_ATTEMPTS", "3")
+    flush(peer)
     walk(svc, 1)
     peer.on_rcpt = lambda n, address: "452 4.2.2 mailbox full"
     res = deliver()
     assert res["dead"] == 1 and res["retried"] == 2 and res["sent"] == 0
-    [row] = outbox()
+    [row] = outbox("template = 'submit'")
     assert row["status"] == "dead" and row["attempts"] == 3 and "452" in row["last_error"]
     assert peer.rcpt_calls == 3 and peer.received == []
 
 
 def test_a_refused_recipient_does_not_hold_up_the_others_on_one_connection(svc, doc, peer, monkeypatch):
     monkeypatch.setenv("IKUFLOW_SMTP_CONNECTIONS", "1")
+    flush(peer)
     walk(svc, 3)  # secretariat, chair, chair, coordinator
     peer.on_rcpt = lambda n, address: "550 5.1.1 no such user" if address == CHAIR else None
     deliver()
-    status = {(r["recipient"], r["template"]): r["status"] for r in outbox()}
+    status = {(r["recipient"], r["template"]): r["status"] for r in outbox("template <> 'create'")}
     assert status == {(SECR, "submit"): "sent", (CHAIR, "synchronize"): "dead",
                       (CHAIR, "approve"): "dead", (COORD, "approve"): "sent"}
     assert sorted(r for m in peer.received for r in m.rcpt_tos) == sorted([SECR, COORD])
@@ -380,6 +402,7 @@ def test_a_refused_recipient_does_not_hold_up_the_others_on_one_connection(svc, 
 
 def test_a_server_that_does_not_answer_in_time_is_retried(svc, doc, peer, monkeypatch):
     monkeypatch.setenv("IKUFLOW_SMTP_TIMEOUT", "0.3")
+    flush(peer)
     walk(svc, 1)
 
     async def slow_first(n, address):
@@ -390,31 +413,41 @@ def test_a_server_that_does_not_answer_in_time_is_retried(svc, doc, peer, monkey
     peer.on_rcpt = slow_first
     res = deliver()
     assert res["sent"] == 1 and res["retried"] == 1
-    [row] = outbox()
+    [row] = outbox("template = 'submit'")
     assert row["status"] == "sent" and row["attempts"] == 2
     assert peer.mids == [row["message_id"]]
 
 
 def test_an_address_the_sender_cannot_encode_does_not_poison_the_outbox(svc, doc, peer, monkeypatch):
-    """'person add' accepts an address with a non-ASCII letter; its e-mail must end dead (or
-    sent), and every other e-mail must still go out exactly once."""
+    """'person add' refuses an address SMTP cannot carry; one that got into the database anyway
+    must end dead, and every other e-mail must still go out exactly once."""
+    import pytest
+
     from ikuflow import admin
+    from ikuflow.errors import UsageError
 
     odd = "wayan.sudarsá@pacitan.example.id"
-    admin.add_person(odd, "Wayan Sudarsa", "secretariat", "pacitan")
+    with pytest.raises(UsageError):
+        admin.add_person(odd, "Wayan Sudarsa", "secretariat", "pacitan")
+    pid = svc.con.execute("INSERT INTO person (email, name) VALUES (?, ?)", (odd, "Wayan Sudarsa")).lastrowid
+    svc.con.execute("INSERT INTO role_assignment (person_id, role, office_code) VALUES (?, 'secretariat', 'pacitan')",
+                    (pid,))
+    svc.con.execute("UPDATE meta SET value = value + 1 WHERE key = 'directory_version'")  # as admin does
     monkeypatch.setenv("IKUFLOW_SMTP_CONNECTIONS", "1")  # one connection: Budi's e-mail goes first
+    flush(peer)
     walk(svc, 1)
-    assert [r["recipient"] for r in outbox()] == [SECR, odd]
+    assert [r["recipient"] for r in outbox("status = 'pending'")] == [SECR, odd]
     runs = [run_ikuflow("outbox", "send") for _ in range(2)]
-    budi = outbox("recipient = ?", (SECR,))[0]
+    [budi] = outbox("recipient = ?", (SECR,))
     assert Counter(peer.mids)[budi["message_id"]] == 1, "Budi's e-mail was sent more than once"
     assert budi["status"] == "sent"
-    assert outbox("recipient = ?", (odd,))[0]["status"] in ("dead", "sent")
+    assert outbox("recipient = ?", (odd,))[0]["status"] == "dead"
     for p in runs:
         assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr[-300:]
 
 
 def test_a_mail_from_with_a_non_ascii_name_is_sent_or_refused_in_one_line(svc, doc, peer, monkeypatch):
+    flush(peer)
     monkeypatch.setenv("IKUFLOW_MAIL_FROM", "Bawaslu Pacitan – Notifikasi <ikuflow@bawaslu.example.id>")
     walk(svc, 1)
     p = run_ikuflow("outbox", "send")
@@ -422,6 +455,7 @@ def test_a_mail_from_with_a_non_ascii_name_is_sent_or_refused_in_one_line(svc, d
     if p.returncode == 0:
         [mail] = peer.received
         assert mail.msg["From"].addresses[0].display_name == "Bawaslu Pacitan – Notifikasi"
+        assert mail.msg["From"].addresses[0].addr_spec == "ikuflow@bawaslu.example.id"
     else:
         assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1
         assert "IKUFLOW_MAIL_FROM" in p.stderr
@@ -438,8 +472,8 @@ def test_rows_of_a_sender_that_died_wait_for_its_lease_then_go_once(svc, doc, pe
     dead = Sender()
     claimed = dead.claim(now_utc())
     dead.con.close()  # it "died": never sends, never records
-    assert len(claimed) == 4
     rows = outbox()
+    assert len(claimed) == len(rows) >= 4
     assert {r["lease_owner"] for r in rows} == {dead.owner}
     until = parse_ts(rows[0]["lease_until"])
     # another sender, while the lease holds (its clock pinned before the expiry): nothing
@@ -449,7 +483,7 @@ def test_rows_of_a_sender_that_died_wait_for_its_lease_then_go_once(svc, doc, pe
     assert early["claimed"] == 0 or now_utc() > until
     wait_for(lambda: now_utc() > until, "the lease to expire", 10)
     late = send_once()
-    assert early["sent"] + late["sent"] == 4
+    assert early["sent"] + late["sent"] == len(rows)
     assert sorted(peer.mids) == sorted(r["message_id"] for r in rows)
     assert all(r["status"] == "sent" and r["lease_owner"] is None for r in outbox())
 
@@ -464,7 +498,7 @@ def test_sender_killed_before_the_server_accepted_delivers_each_mail_once(direct
         p = run_ikuflow("advance", KEY, event, "--as", actor, "--at", at)
         assert p.returncode == 0, p.stderr
     rows = outbox()
-    assert len(rows) == 4
+    assert len(rows) >= 4
     killed = threading.Event()
 
     async def hold(n, address):  # the first sender's recipients wait here until it is killed
@@ -494,7 +528,7 @@ def test_sender_killed_before_the_server_accepted_delivers_each_mail_once(direct
     wait_for(lambda: now_utc() > max(leased), "the lease to expire", 10)
     p = run_ikuflow("outbox", "send", "--json")
     assert p.returncode == 0, p.stderr
-    assert json.loads(p.stdout)["sent"] == 4
+    assert json.loads(p.stdout)["sent"] == len(rows)
     assert sorted(peer.mids) == sorted(r["message_id"] for r in rows)  # each exactly once
     assert all(r["status"] == "sent" and r["attempts"] == 1 for r in outbox())
 
@@ -597,8 +631,8 @@ def test_the_password_never_appears_in_settings_or_output(svc, doc, down_peer, m
         assert p.returncode == 0, p.stderr
         assert SECRET not in p.stdout + p.stderr, args
     assert f"{USER}:***@127.0.0.1" in run_ikuflow("outbox", "send").stdout
-    [row] = outbox()
-    assert row["status"] == "pending" and row["last_error"] and SECRET not in row["last_error"]
+    for row in outbox():
+        assert row["status"] == "pending" and row["last_error"] and SECRET not in row["last_error"]
 
 
 def test_a_refused_login_is_one_line_without_the_password_and_keeps_the_mail(svc, doc, smtp_port, monkeypatch):
@@ -622,8 +656,8 @@ def test_a_refused_login_is_one_line_without_the_password_and_keeps_the_mail(svc
         assert "IKUFLOW_SMTP_PASSWORD" in lines[0] and f"{USER}:***@" in lines[0]
         assert SECRET not in p.stdout + p.stderr
         assert tried and tried[0] == (USER.encode(), SECRET.encode())  # it really tried that password
-        [row] = outbox()  # given back at once: still pending, no attempt counted, no lease
-        assert (row["status"], row["attempts"], row["lease_owner"]) == ("pending", 0, None)
+        for row in outbox():  # given back at once: still pending, no attempt counted, no lease
+            assert (row["status"], row["attempts"], row["lease_owner"]) == ("pending", 0, None)
         assert peer.received == []
     finally:
         peer.stop()
@@ -632,8 +666,6 @@ def test_a_refused_login_is_one_line_without_the_password_and_keeps_the_mail(svc
 @pytest.mark.parametrize("mode", ["starttls", "tls"])
 def test_real_tls_modes_with_a_login(svc, doc, smtp_port, certificate, monkeypatch, mode):
     from aiosmtpd.smtp import AuthResult
-
-    from ikuflow.notify.sender import send_once
 
     cert, key = certificate
     logins = []
@@ -654,12 +686,15 @@ def test_real_tls_modes_with_a_login(svc, doc, smtp_port, certificate, monkeypat
         monkeypatch.setenv("IKUFLOW_SMTP_PASSWORD", SECRET)
         monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # trust the test's own certificate
         walk(svc, 1)
-        res = send_once()
-        assert res["sent"] == 1, outbox()
+        rows = outbox()
+        p = run_ikuflow("outbox", "send", "--json")  # a real process, as cron runs it
+        assert p.returncode == 0, p.stderr
+        res = json.loads(p.stdout)
+        assert res["sent"] == len(rows), (res, p.stderr)
         assert res["server"] == f"smtp://{USER}:***@127.0.0.1:{smtp_port} ({mode})"
-        assert logins == [(USER.encode(), SECRET.encode(), True)]
-        [row] = outbox()
-        assert peer.mids == [row["message_id"]]
+        assert SECRET not in p.stdout + p.stderr
+        assert logins and set(logins) == {(USER.encode(), SECRET.encode(), True)}
+        assert sorted(peer.mids) == sorted(r["message_id"] for r in rows)
     finally:
         peer.stop()
 
@@ -697,12 +732,12 @@ def test_workflow_check_reports_a_broken_template(cli, templates, case):
 
 
 @pytest.mark.parametrize("case", list(BREAKS))
-def test_a_transition_whose_mail_cannot_render_changes_nothing(svc, doc, cli, templates, case):
+def test_a_transition_whose_mail_cannot_render_changes_nothing(templates, svc, doc, cli, case):
     from ikuflow.errors import IkuflowError
 
     BREAKS[case][0](templates)
-    before = counts()
-    assert before == ("draft", 0, 1, 0)
+    before, queued = counts(), outbox()
+    assert before[:3] == ("draft", 0, 1)
     with pytest.raises(IkuflowError, match="cannot render e-mail template 'submit'"):
         svc.advance(doc, "submit", COORD, at=utc(STEPS[0][2]))
     assert counts() == before
@@ -711,4 +746,4 @@ def test_a_transition_whose_mail_cannot_render_changes_nothing(svc, doc, cli, te
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot render e-mail template 'submit'" in lines[0]
     assert "ikuflow workflow check" in lines[0]
-    assert counts() == before and outbox() == []
+    assert counts() == before and outbox() == queued

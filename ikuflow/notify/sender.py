@@ -23,7 +23,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.header import Header
-from email.utils import formatdate
+from email.utils import formataddr, formatdate, parseaddr
 
 from ikuflow.calendar import now_utc
 from ikuflow.errors import IkuflowError, UsageError
@@ -73,10 +73,16 @@ class Settings:
                 raise UsageError(f"{name} must be greater than zero")
             return value
 
+        mail_from = env.get("IKUFLOW_MAIL_FROM", "ikuflow@localhost").strip()
+        name, addr = parseaddr(mail_from)
+        if "@" not in addr or not addr.isascii() or any(c in mail_from for c in "\r\n"):
+            raise UsageError(f"IKUFLOW_MAIL_FROM='{mail_from}' is not a usable sender address; "
+                             "write it like 'Bawaslu Pacitan <ikuflow@pacitan.bawaslu.go.id>'")
+        mail_from = formataddr((name, addr), charset="utf-8") if name else addr
         return cls(host=env.get("IKUFLOW_SMTP_HOST", "localhost"),
                    port=number("IKUFLOW_SMTP_PORT", 465 if tls == "tls" else 587, int),
                    user=env.get("IKUFLOW_SMTP_USER", ""), password=env.get("IKUFLOW_SMTP_PASSWORD", ""),
-                   tls=tls, mail_from=env.get("IKUFLOW_MAIL_FROM", "ikuflow@localhost"),
+                   tls=tls, mail_from=mail_from,
                    connections=number("IKUFLOW_SMTP_CONNECTIONS", 8, int),
                    timeout=number("IKUFLOW_SMTP_TIMEOUT", 30.0),
                    max_attempts=number("IKUFLOW_SMTP_MAX_ATTEMPTS", 8, int),
@@ -161,7 +167,7 @@ class _Connection:
         try:
             if self.smtp is None or not self.smtp.is_connected:
                 await self._open()
-            errors, _ = await self.smtp.sendmail(self.settings.mail_from, [recipient], raw)
+            errors, _ = await self.smtp.sendmail(parseaddr(self.settings.mail_from)[1], [recipient], raw)
             if errors:  # a refusal of our only recipient is raised, but be explicit
                 code, msg = errors[recipient]
                 raise (Permanent if code >= 500 else Transient)(f"{code} {msg}")
@@ -210,8 +216,11 @@ class Sender:
     def claim(self, now: datetime) -> list[tuple]:
         """Lease up to ``batch`` due rows to this sender (one short write transaction)."""
         ts = fmt_ts(now)
+        s = self.settings
+        # never claim more than the connections can send, at worst, before the lease runs out
+        limit = max(s.connections, min(self.batch, int(s.lease // s.timeout) * s.connections))
         with write(self.con) as c:
-            rows = c.execute(CLAIM_SQL, (ts, ts, self.batch)).fetchall()
+            rows = c.execute(CLAIM_SQL, (ts, ts, limit)).fetchall()
             if rows:
                 c.executemany("UPDATE outbox SET lease_owner = ?, lease_until = ? WHERE id = ?",
                               [(self.owner, fmt_ts(now + timedelta(seconds=self.settings.lease)), r[0])
@@ -297,7 +306,10 @@ class Sender:
                 try:
                     if text is None:
                         raise Permanent("nothing rendered for this row; it cannot be sent")
-                    raw = build_message(self.settings, recipient, subject or "", text, html, mid)
+                    try:
+                        raw = build_message(self.settings, recipient, subject or "", text, html, mid)
+                    except (UnicodeError, ValueError) as exc:  # this row only: it can never be sent
+                        raise Permanent(f"cannot build the message: {exc}") from None
                     await asyncio.wait_for(conn.send(recipient, raw), self.settings.timeout)
                     results.append((row, None, False))
                 except Permanent as exc:
