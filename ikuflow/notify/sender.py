@@ -281,23 +281,27 @@ class Sender:
                     continue
                 stats.claimed += len(rows)
                 try:
-                    results = await self._send_all(conns, rows)
+                    results, fatal = await self._send_all(conns, rows)
                 except BaseException:
-                    self.release()  # a fatal error (bad login, cancelled): give the rows back now
+                    self.release()  # cancelled: give the rows back now
                     raise
-                self.record(results, at or now_utc(), stats)
+                self.record(results, at or now_utc(), stats)  # what was sent stays sent
+                if fatal:
+                    self.release()  # a refused login: the rest go back untouched
+                    raise fatal[0]
         finally:
             await asyncio.gather(*(c.close() for c in conns), return_exceptions=True)
         return stats
 
-    async def _send_all(self, conns: list[_Connection], rows: list[tuple]) -> list[tuple]:
+    async def _send_all(self, conns: list[_Connection], rows: list[tuple]) -> tuple[list, list]:
         queue: asyncio.Queue = asyncio.Queue()
         for row in rows:
             queue.put_nowait(row)
         results: list[tuple] = []
+        fatal: list[IkuflowError] = []  # a refused login: every worker stops, the run ends
 
         async def worker(conn: _Connection) -> None:
-            while True:
+            while not fatal:
                 try:
                     row = queue.get_nowait()
                 except asyncio.QueueEmpty:
@@ -319,6 +323,8 @@ class Sender:
                         await conn.close()
                         exc = Transient(f"no answer within {self.settings.timeout:g} s")
                     results.append((row, str(exc), False))
+                except IkuflowError as exc:
+                    fatal.append(exc)
 
         workers = [asyncio.ensure_future(worker(c)) for c in conns[:len(rows)]]
         try:
@@ -326,8 +332,9 @@ class Sender:
         except BaseException:
             for w in workers:
                 w.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
             raise
-        return results
+        return results, fatal
 
 
 def send_once(at: datetime | None = None, settings: Settings | None = None) -> dict:
