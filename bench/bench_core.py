@@ -259,6 +259,7 @@ def build_ikuflow_db(path: Path, n_walk: int, n_extra: int):
     assert p["state"] == "draft" and p["version"] == 0 and p["signing_date"] == \
         SIGNING_OF_YEAR[years[0]].isoformat(), p
     con.execute("DELETE FROM history")
+    con.execute("DELETE FROM outbox")  # the probes' "created" e-mails
     con.execute("DELETE FROM document")
 
     def doc_row(office, div, year):
