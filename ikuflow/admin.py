@@ -7,7 +7,6 @@ transaction and validates all of its input before writing anything.
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -33,13 +32,9 @@ EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0
 
 def workflows_dir() -> Path:
     """IKUFLOW_WORKFLOWS, else ./workflows, else the workflows shipped with ikuflow."""
-    env = os.environ.get("IKUFLOW_WORKFLOWS")
-    if env:
-        return Path(env)
-    local = Path("workflows")
-    if local.is_dir():
-        return local
-    return Path(__file__).resolve().parent.parent / "workflows"
+    from ikuflow.paths import data_dir
+
+    return data_dir("IKUFLOW_WORKFLOWS", "workflows")
 
 
 def workflow_files(directory: Path | None = None) -> list[Path]:

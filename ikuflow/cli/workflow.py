@@ -48,17 +48,19 @@ def check(files: Optional[List[Path]] = typer.Argument(
 def _workflow(name_or_file: str | None, version: int | None):
     """A workflow by stored name (the database's latest or --version), or a file path."""
     from ikuflow.admin import workflow_files
-    from ikuflow.definition import load_file, parse_text
+    from ikuflow.definition import load_file
     from ikuflow.errors import NotFound
 
     target = name_or_file or "iku"
     if Path(target).suffix in (".yaml", ".yml") and Path(target).exists():
         return load_file(target)
+    from ikuflow.errors import IkuflowError
+
     try:
         from ikuflow.service import Service
 
         svc = Service()
-    except Exception:
+    except IkuflowError:  # no database yet: fall back to the workflow files
         svc = None
     if svc is not None:
         try:

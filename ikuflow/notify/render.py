@@ -27,13 +27,9 @@ MAX_SUBJECT = 200
 
 def notifications_dir() -> Path:
     """IKUFLOW_NOTIFICATIONS, else ./notifications, else the templates shipped with ikuflow."""
-    env = os.environ.get("IKUFLOW_NOTIFICATIONS")
-    if env:
-        return Path(env)
-    local = Path("notifications")
-    if local.is_dir():
-        return local
-    return Path(__file__).resolve().parent.parent.parent / "notifications"
+    from ikuflow.paths import data_dir
+
+    return data_dir("IKUFLOW_NOTIFICATIONS", "notifications")
 
 
 def languages() -> tuple[str, ...]:
