@@ -75,7 +75,7 @@ sys.path.insert(0, str(Path(ARGS.anchors)))
 import common  # noqa: E402  (anchors' harness: run_interleaved, summarize, header, env_line, ...)
 from b1_sqlite_raw import make_variant  # noqa: E402
 from common import (env_line, header, plan_for_transitions, remove_db, run_interleaved,  # noqa: E402
-                    summarize, transition_plan)
+                    summarize)
 
 try:  # b3 imports python-statemachine at module level; the project venv does not ship it
     import b3_statemachines as b3  # noqa: E402
@@ -704,15 +704,9 @@ def profile_advance() -> int:
     Service.advance (a line-by-line mirror of it, timed step by step and verified like the
     real one); each on a fresh database."""
     import cProfile
-    import io
-    import json
     import pstats
-    from datetime import date as _date
 
-    from ikuflow.engine import Doc
-    from ikuflow.service import (DOC_SQL, HISTORY_SQL, OUTBOX_SQL, UPDATE_SQL, Service, iso_local,
-                                 message_id)
-    from ikuflow.store.db import fmt_ts, write
+    from ikuflow.service import Service
 
     plan, n_docs = plan_for_transitions(P_TRANSITIONS)
     path = SCRATCH / "ikuflow_profile.db"
