@@ -343,11 +343,8 @@ class Service:
             if code not in d.divisions:
                 raise NotFound("division", code, "see 'ikuflow division list'")
         divs = divisions or sorted(d.divisions)
-        if not actor:
-            raise UsageError("who is acting? pass --as EMAIL or set IKUFLOW_USER")
-        assignments = self.con.execute(ROLES_SQL, (actor.strip().lower(),)).fetchall()
-        if not assignments:
-            raise NotFound("person", actor, "add them with 'ikuflow person add'")
+        self._seen_directory(read=True)
+        self._roles(actor, "", "")  # no actor, or an unknown one, fails before anything else
         existing = {r[0] for r in self.con.execute(
             "SELECT key FROM document WHERE year = ? AND workflow_name = ?", (year, workflow))}
         rows, refused = [], []
@@ -356,7 +353,7 @@ class Service:
             for division in divs:
                 doc = _document_row(eng, version, office, (tz, name), division, year, signing_date,
                                     None, now)
-                roles = roles_here([a[:3] for a in assignments if a[0]], office, division)
+                roles = self._roles(actor, office, division)
                 if doc[0] in existing:
                     refused.append({"key": doc[0], "reason": "already exists"})
                 elif not ("admin" in roles or roles & CREATE_ROLES):
