@@ -24,11 +24,9 @@ from ikuflow.errors import DefinitionError, Problem
 #: file can never name code to run.
 GUARDS = ("comment_required", "not_before_signing_date")
 
-TOP_KEYS = ("name", "title", "initial", "final", "states", "events", "on_create")
-STATE_KEYS = ("title", "must_act", "due", "reminders", "escalation")
-EVENT_KEYS = ("from", "to", "roles", "guards", "notify", "template", "title")
-DUE_KEYS = ("days_before", "unit", "at")
-ESCALATION_KEYS = ("every", "copy", "chair_after", "parent_after")
+# The keys a workflow file may use: one source, shared with docs/workflow-reference.md.
+from ikuflow.definition.schema import (DUE_KEYS, ESCALATION_KEYS, EVENT_KEYS,  # noqa: E402
+                                       STATE_KEYS, TOP_KEYS)
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 DURATION_RE = re.compile(r"^(\d+)\s*([dhm])$")
 
