@@ -29,6 +29,25 @@ from ikuflow.definition.schema import (DUE_KEYS, ESCALATION_KEYS, EVENT_KEYS,  #
                                        STATE_KEYS, TOP_KEYS)
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 DURATION_RE = re.compile(r"^(\d+)\s*([dhm])$")
+#: A workflow file is a few levels deep and a few hundred values long. These bound what a
+#: hostile or broken file can cost: nesting that would exhaust the stack, and aliases that
+#: expand exponentially ("billion laughs").
+MAX_DEPTH = 32
+MAX_VALUES = 20_000
+MAX_DURATION = timedelta(days=366)
+
+
+def shown(text: str) -> str:
+    """``text`` safe for one line of output: a line break, tab or other control character in a
+    name from the file is shown escaped (``\\n``), so one problem stays one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
+class _Unreadable(Exception):
+    """The YAML cannot become plain values at all: one problem, nothing else is checked."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = Problem(problem.file, shown(problem.location), shown(problem.message), problem.line)
 
 
 def hint(value: str, choices: list[str] | tuple[str, ...]) -> str:
@@ -50,18 +69,54 @@ class _Reader:
         self.file = file
         self.problems: list[Problem] = []
         self.lines: dict[str, int] = {}
+        self.count = 0  # values read so far (aliases count each time they are expanded)
+        self.open: set[int] = set()  # collections being read (an alias to one of them loops)
 
     def add(self, location: str, message: str) -> None:
-        self.problems.append(Problem(self.file, location, message, self.lines.get(location)))
+        self.problems.append(Problem(self.file, shown(location), shown(message), self.lines.get(location)))
 
     # --- YAML nodes to values, with lines and duplicate keys ---------------------------------
     def value(self, node: Any, path: str) -> Any:
         import yaml
 
         self.lines.setdefault(path or "(top)", node.start_mark.line + 1)
+        self.count += 1
+        if self.count > MAX_VALUES:
+            raise _Unreadable(Problem(self.file, path or "(top)", f"the file expands to more than "
+                                      f"{MAX_VALUES} values (YAML aliases repeated?); a workflow file "
+                                      "needs a few hundred", node.start_mark.line + 1))
+        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+            if id(node) in self.open:
+                raise _Unreadable(Problem(self.file, path, "a YAML alias refers to a value that "
+                                          "contains it; write the value out", node.start_mark.line + 1))
+            self.open.add(id(node))
+            try:
+                return self._collection(node, path)
+            finally:
+                self.open.discard(id(node))
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:  # a !!python/... tag, a malformed !!binary
+            mark = getattr(exc, "problem_mark", None) or node.start_mark
+            problem = getattr(exc, "problem", None) or str(exc)
+            raise _Unreadable(Problem(self.file, path or "(value)", f"not allowed in a workflow file: "
+                                      f"{problem}", mark.line + 1)) from None
+        except Exception:  # a date like 2026-02-30, '!!bool x', '!!timestamp x': PyYAML cannot build it
+            tag = str(node.tag).rsplit(":", 1)[-1]
+            raise _Unreadable(Problem(self.file, path or "(value)", f"'{node.value}' is not a valid "
+                                      f"{tag}; fix the value or remove its tag",
+                                      node.start_mark.line + 1)) from None
+
+    def _collection(self, node: Any, path: str) -> Any:
+        import yaml
+
         if isinstance(node, yaml.MappingNode):
             out: dict[str, Any] = {}
             for knode, vnode in node.value:
+                if str(knode.tag).endswith(":merge"):
+                    raise _Unreadable(Problem(self.file, f"{path}.<<" if path else "<<", "merge keys "
+                                              "(<<) are not supported; write the fields out",
+                                              knode.start_mark.line + 1))
                 key = str(self.value(knode, path + ".<key>"))
                 sub = f"{path}.{key}" if path else key
                 if key in out:
@@ -71,9 +126,7 @@ class _Reader:
                 self.lines[sub] = knode.start_mark.line + 1
                 out[key] = self.value(vnode, sub)
             return out
-        if isinstance(node, yaml.SequenceNode):
-            return [self.value(v, f"{path}[{i}]") for i, v in enumerate(node.value)]
-        return self.loader.construct_object(node, deep=True)
+        return [self.value(v, f"{path}[{i}]") for i, v in enumerate(node.value)]
 
     # --- small typed readers -----------------------------------------------------------------
     def names(self, raw: Any, path: str) -> list[str]:
@@ -101,13 +154,27 @@ class _Reader:
 
     def duration(self, raw: Any, path: str) -> timedelta | None:
         if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
-            return timedelta(days=raw)
-        m = DURATION_RE.match(str(raw).strip()) if isinstance(raw, str) else None
-        if not m:
-            self.add(path, f"'{raw}' is not a duration; write it like '2d', '12h' or '30m'")
+            n, unit = raw, "d"
+        else:
+            m = DURATION_RE.match(str(raw).strip()) if isinstance(raw, str) else None
+            if not m:
+                self.add(path, f"'{raw}' is not a duration; write it like '2d', '12h' or '30m'")
+                return None
+            n, unit = int(m.group(1)), m.group(2)
+        minutes = n * {"d": 1440, "h": 60, "m": 1}[unit]
+        if minutes > MAX_DURATION.total_seconds() // 60:
+            self.add(path, f"'{raw}' is longer than {MAX_DURATION.days} days; write a shorter duration")
             return None
-        n, unit = int(m.group(1)), m.group(2)
-        return {"d": timedelta(days=n), "h": timedelta(hours=n), "m": timedelta(minutes=n)}[unit]
+        return timedelta(minutes=minutes)
+
+    def text(self, raw: Any, path: str, default: str = "") -> str:
+        """A title: text (a number is read as its digits), not a list or a mapping."""
+        if raw is None:  # 'title:' with nothing after it
+            return default
+        if isinstance(raw, (str, int, float)) and not isinstance(raw, bool):
+            return str(raw)
+        self.add(path, "expected text, e.g. \"Telaah divisi / Division review\"")
+        return default
 
 
 def parse_text(text: str, file: str) -> Workflow:
@@ -116,28 +183,46 @@ def parse_text(text: str, file: str) -> Workflow:
 
     r = _Reader(file)
     try:
+        deep = nesting_problem(text, file)
+        if deep is not None:
+            raise DefinitionError([deep])
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"column {mark.column + 1}" if mark else "(file)"
         problem = getattr(exc, "problem", None) or str(exc)
-        raise DefinitionError([Problem(file, where, f"not valid YAML: {problem}",
+        raise DefinitionError([Problem(file, where, f"not valid YAML: {shown(problem)}",
                                        mark.line + 1 if mark else None)]) from None
     if node is None or not isinstance(node, yaml.MappingNode):
         raise DefinitionError([Problem(file, "(top)", "a workflow file must be a YAML mapping "
                                        "with name, states, initial, final and events")])
     try:
         raw = r.value(node, "")
-    except (yaml.YAMLError, ValueError) as exc:  # a !!python/... tag; a date like 2026-02-30
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise DefinitionError([Problem(file, "(value)", f"not allowed in a workflow file: {problem}",
-                                       mark.line + 1 if mark else None)]) from None
+    except _Unreadable as exc:
+        raise DefinitionError([exc.problem]) from None
     wf = _build(r, raw, text)
     if r.problems:
         raise DefinitionError(r.problems)
     assert wf is not None
     return wf
+
+
+def nesting_problem(text: str, file: str) -> Problem | None:
+    """A problem if ``text`` nests deeper than MAX_DEPTH. It reads PyYAML's event stream, which,
+    unlike its composer, does not recurse: a deep file is a problem, not a RecursionError.
+    Raises yaml.YAMLError for text that is not YAML."""
+    import yaml
+
+    depth = 0
+    for ev in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(ev, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                return Problem(file, "(file)", f"nested more than {MAX_DEPTH} levels deep; a "
+                               "workflow or directory file needs four or five", ev.start_mark.line + 1)
+        elif isinstance(ev, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+    return None
 
 
 def load_file(path: str | Path) -> Workflow:
@@ -183,7 +268,7 @@ def _build(r: _Reader, raw: dict, text: str) -> Workflow | None:
     state_names = list(states)
 
     initial = raw.get("initial")
-    if "initial" in raw and initial not in states:
+    if "initial" in raw and not (isinstance(initial, str) and initial in states):
         r.add("initial", f"unknown state '{initial}'; {hint(str(initial), state_names)}")
 
     final = r.known(r.names(raw.get("final", []), "final"), state_names, "state", "final")
@@ -208,7 +293,7 @@ def _build(r: _Reader, raw: dict, text: str) -> Workflow | None:
             r.add(f"states.{s.name}", f"state '{s.name}' is not final but no event leaves it; "
                   "add an event from it or list it under 'final'")
 
-    if initial in states and graph_whole:
+    if isinstance(initial, str) and initial in states and graph_whole:
         reached = _reachable(initial, events)
         for s in state_names:
             if s not in reached:
@@ -227,9 +312,10 @@ def _build(r: _Reader, raw: dict, text: str) -> Workflow | None:
         create_template = on_create.get("template", "create")
         if not isinstance(create_template, str) or not re.match(r"^[a-z0-9_]+$", create_template):
             r.add("on_create.template", f"'{create_template}' is not a template name")
+    title = r.text(raw.get("title"), "title", name)
     if r.problems:
         return None
-    return Workflow(name=name, title=str(raw.get("title", name)), initial=initial,
+    return Workflow(name=name, title=title, initial=initial,
                     final=frozenset(final), states=states, events=events,
                     create_notify=tuple(create_notify), create_template=str(create_template),
                     sha256=hashlib.sha256(text.encode()).hexdigest(), source=text)
@@ -274,7 +360,8 @@ def _states(r: _Reader, raw: Any) -> dict[str, StateDef]:
         r.keys(body, STATE_KEYS, path)
         must_act = r.known(r.names(body.get("must_act", []), f"{path}.must_act"), ROLES, "role",
                            f"{path}.must_act")
-        out[name] = StateDef(name=name, title=str(body.get("title", "")), must_act=tuple(must_act),
+        out[name] = StateDef(name=name, title=r.text(body.get("title"), f"{path}.title"),
+                             must_act=tuple(must_act),
                              due=_due(r, body.get("due"), f"{path}.due"),
                              reminders=_reminders(r, body.get("reminders"), f"{path}.reminders"),
                              escalation=_escalation(r, body.get("escalation"), f"{path}.escalation"))
@@ -378,5 +465,5 @@ def _events(r: _Reader, raw: Any, states: list[str]) -> dict[str, EventDef]:
             r.add(f"{path}.template", f"'{template}' is not a template name (lower-case, digits, '_')")
         out[name] = EventDef(name=name, sources=tuple(sources), dest=str(dest), roles=frozenset(roles),
                              guards=tuple(guards), notify=tuple(notify), template=str(template),
-                             title=str(body.get("title", "")))
+                             title=r.text(body.get("title"), f"{path}.title"))
     return out

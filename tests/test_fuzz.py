@@ -1,0 +1,402 @@
+"""Fuzz and property tests (issue 8): random workflow files, random event sequences on random
+documents, random command-line arguments. Whatever comes in, ikuflow answers with a result or
+with its own error (a documented exit code and one clear line), never a traceback, and never
+leaves anything half-written.
+
+These run on SQLite (the ``database_url`` fixture below): they count rows with the sqlite3
+module. Example counts are small by default; IKUFLOW_HYPOTHESIS_EXAMPLES raises them.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import sqlite3
+import time
+from datetime import date, datetime, timedelta
+
+import pytest
+from hypothesis import assume, given, note
+from hypothesis import strategies as st
+
+from conftest import ADMIN, CHAIR, COORD, COORD_HUKUM, NOBODY, OTHER_CHAIR, SECR, WORKFLOWS, run_ikuflow
+from fuzzing import (GUARDS, ROLES, dump, given_settings, weird_text, workflow_dicts)
+
+DEFAULT = (WORKFLOWS / "iku.yaml").read_text()
+
+
+@pytest.fixture
+def database_url(tmp_path):
+    """SQLite for every test here, whatever backends the session runs."""
+    return f"sqlite:///{tmp_path / 'ikuflow.db'}"
+
+
+# =============================================================================================
+# 1. Workflow files
+# =============================================================================================
+def loaded_or_reported(text: str, file: str = "fuzz.yaml"):
+    """parse_text's only two outcomes: a whole Workflow, or a DefinitionError whose problems
+    each name the file, a location and a one-line message. Returns the Workflow or None."""
+    from ikuflow.definition import Workflow, parse_text
+    from ikuflow.errors import DefinitionError
+
+    try:
+        wf = parse_text(text, file)
+    except DefinitionError as exc:
+        assert exc.problems, "a DefinitionError without problems"
+        for p in exc.problems:
+            assert p.file == file
+            assert isinstance(p.location, str) and p.location.strip(), p
+            assert isinstance(p.message, str) and p.message.strip(), p
+            assert p.line is None or (type(p.line) is int and p.line >= 1), p
+            one_line = str(p)
+            assert one_line.isprintable(), f"a problem must print on one line: {one_line!r}"
+        return None
+    assert isinstance(wf, Workflow)
+    assert_whole(wf)
+    return wf
+
+
+def assert_whole(wf) -> None:
+    """What a loaded workflow promises the engine: nothing dangling, nothing half-read."""
+    from ikuflow.definition.model import ROLES as KNOWN_ROLES
+
+    assert wf.initial in wf.states and wf.final and wf.final <= set(wf.states)
+    assert wf.initial not in wf.final or len(wf.states) == 1
+    for ev in wf.events.values():
+        assert ev.sources and set(ev.sources) <= set(wf.states) - set(wf.final), ev
+        assert ev.dest in wf.states and ev.roles and ev.roles <= set(KNOWN_ROLES), ev
+        assert set(ev.guards) <= set(GUARDS) and set(ev.notify) <= set(KNOWN_ROLES), ev
+        assert not ev.name.startswith("to_") and ev.name not in wf.states
+    for s in wf.states.values():
+        assert isinstance(s.title, str) and set(s.must_act) <= set(KNOWN_ROLES)
+        if s.name not in wf.final:
+            assert wf.events_from(s.name), f"{s.name} is a dead end"
+        for d in s.reminders:
+            assert timedelta(0) <= d <= timedelta(days=366)
+        if s.escalation is not None:
+            assert timedelta(0) < s.escalation.every <= timedelta(days=366)
+        if s.due is not None:
+            assert 0 <= s.due.days_before <= 366 and s.due.unit in ("working_days", "calendar_days")
+    # every state is reachable from the initial one
+    seen, todo = {wf.initial}, [wf.initial]
+    while todo:
+        cur = todo.pop()
+        for e in wf.events_from(cur):
+            if wf.events[e].dest not in seen:
+                seen.add(wf.events[e].dest)
+                todo.append(wf.events[e].dest)
+    assert seen == set(wf.states)
+
+
+def as_names(v) -> list:
+    return [v] if isinstance(v, str) else list(v)
+
+
+def duration(v) -> timedelta:
+    if isinstance(v, int):
+        return timedelta(days=v)
+    return {"d": timedelta(days=1), "h": timedelta(hours=1), "m": timedelta(minutes=1)}[v[-1]] * int(v[:-1])
+
+
+@given_settings(40)
+@given(workflow_dicts(), st.randoms(use_true_random=False))
+def test_a_valid_workflow_file_loads_as_written_and_its_engine_walks_it(data, rnd):
+    """Generated valid workflows load, mean what the YAML says, and build a machine with no
+    shortcut around the events; a random walk through it goes exactly where the file says."""
+    import yaml
+
+    from ikuflow.engine import Doc, Engine
+    from ikuflow.errors import GuardFailed, RoleMissing
+
+    text = dump(data)
+    meant = yaml.safe_load(text)  # what the file says (PyYAML's reading is the reference)
+    wf = loaded_or_reported(text)
+    assert wf is not None, "a valid workflow was refused"
+    assert wf.name == meant["name"] and wf.initial == meant["initial"]
+    assert wf.final == set(as_names(meant["final"]))
+    assert list(wf.states) == list(meant["states"])
+    assert list(wf.events) == list(meant["events"])
+    for name, ev in meant["events"].items():
+        got = wf.events[name]
+        assert (list(got.sources), got.dest, got.roles) == (as_names(ev["from"]), ev["to"], set(as_names(ev["roles"])))
+        assert list(got.guards) == as_names(ev.get("guards", []))
+        assert list(got.notify) == as_names(ev.get("notify", []))
+        assert got.template == ev.get("template", name) and got.title == ev.get("title", "")
+    if isinstance(meant["states"], dict):
+        for name, body in meant["states"].items():
+            got = wf.states[name]
+            assert got.title == body.get("title", "") and list(got.must_act) == body.get("must_act", [])
+            if "due" in body:
+                assert got.due.days_before == body["due"]["days_before"]
+                assert got.due.unit == body["due"].get("unit", "working_days")
+            else:
+                assert got.due is None
+            want = sorted((duration(b) for b in body.get("reminders", {}).get("before", [])), reverse=True)
+            assert list(got.reminders) == want
+            if "escalation" in body:
+                assert got.escalation.every == duration(body["escalation"].get("every", "1d"))
+                assert list(got.escalation.copy) == body["escalation"].get("copy", [])
+    assert wf.title == meant.get("title", meant["name"])
+
+    eng = Engine(wf)
+    assert set(eng.machine.events) == set(wf.events), "the machine has events the file does not name"
+    doc = Doc("fuzz-doc", wf.initial, date(2026, 1, 28), "Asia/Makassar", "alasan", datetime(2026, 2, 1))
+    for _ in range(12):
+        choices = wf.events_from(doc.state)
+        if not choices:
+            assert doc.state in wf.final
+            break
+        name = rnd.choice(choices)
+        ev, before = wf.events[name], doc.state
+        outsider = frozenset(set(ROLES) - ev.roles - {"admin"})
+        if outsider:  # a role the event does not name is refused, and nothing moves
+            with pytest.raises(RoleMissing):
+                eng.fire(doc, name, outsider)
+            assert doc.state == before
+        out = eng.fire(doc, name, frozenset(rnd.sample(sorted(ev.roles), 1)))
+        assert (out.source, out.dest, doc.state) == (before, ev.dest, ev.dest)
+        assert out.notify == ev.notify and out.template == ev.template
+        if ev.dest in wf.final:
+            assert out.due_at is None and out.next_action_at is None
+    # a guard refuses without moving the document
+    guarded = [e for e in wf.events.values() if "comment_required" in e.guards]
+    if guarded:
+        e = guarded[0]
+        d = Doc("fuzz-doc", e.sources[0], date(2026, 1, 28), "Asia/Jakarta", "  ", datetime(2026, 2, 1))
+        with pytest.raises(GuardFailed):
+            eng.fire(d, e.name, frozenset({"admin"}))
+        assert d.state == e.sources[0]
+
+
+# --- broken files: structural mutations of valid ones -----------------------------------------
+JUNK = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.integers(min_value=10**18, max_value=10**60),
+    st.integers(max_value=-1), st.floats(), st.text(max_size=20), weird_text,
+    st.lists(st.text(max_size=6), max_size=3), st.dictionaries(st.text(max_size=6), st.integers(), max_size=2),
+    st.dates(), st.binary(max_size=8), st.sampled_from(["99999999999999999999d", "-1d", "0d", "1w", "25:61",
+                                                        "16.00", "drfat", "to_signed", "Draft", "draft "]),
+)
+
+
+def _slots(tree, path=()):
+    """Every (container, key, path) in a tree of dicts and lists."""
+    if isinstance(tree, dict):
+        for k in list(tree):
+            yield tree, k, path + (k,)
+            yield from _slots(tree[k], path + (k,))
+    elif isinstance(tree, list):
+        for i in range(len(tree)):
+            yield tree, i, path + (i,)
+            yield from _slots(tree[i], path + (i,))
+
+
+@st.composite
+def mutated_workflows(draw):
+    tree = copy.deepcopy(draw(workflow_dicts()))
+    for _ in range(draw(st.integers(1, 3))):
+        slots = list(_slots(tree))
+        box, key, path = draw(st.sampled_from(slots))
+        op = draw(st.sampled_from(["replace", "delete", "rename", "add", "wrap", "nest"]))
+        note(f"{op} at {path}")
+        if op == "replace":
+            box[key] = draw(JUNK)
+        elif op == "delete":
+            del box[key]
+        elif op == "rename" and isinstance(box, dict):
+            box[draw(st.text(max_size=12))] = box.pop(key)
+        elif op == "add" and isinstance(box, dict):
+            box[draw(st.text(max_size=12))] = draw(JUNK)
+        elif op == "wrap":
+            box[key] = draw(st.sampled_from([[box[key]], {"x": box[key]}, [[box[key]]]]))
+        elif op == "nest":
+            inner = box[key]
+            for _ in range(draw(st.integers(20, 60))):
+                inner = [inner]
+            box[key] = inner
+    return tree
+
+
+@given_settings(60)
+@given(mutated_workflows())
+def test_a_mutated_workflow_is_whole_or_reported_never_a_crash(tree):
+    loaded_or_reported(dump(tree))
+
+
+# --- broken files: text-level damage, YAML tricks, bytes ------------------------------------
+YAML_TRICKS = [
+    "&a", "*a", "*undefined", "!!python/object/apply:os.system ['echo pwned']", "!!python/name:os.system",
+    "!!timestamp x", "!!timestamp 2026-02-30", "!!bool maybe", "!!int 0xZZ", "!!float x", "!!binary '@@'",
+    "!!set {a, b}", "!!omap [a]", "!!pairs [a]", "!!str", "!!null x", "!<tag:yaml.org,2002:int> x",
+    "<<: *a", "<<: {a: 1}", "{", "]", "- ", ": :", "\t", "\x00", "\x85", "\ufeff", "\u2028", "%YAML 1.1\n---\n",
+    "---\n", "...\n", "? [a, b]\n: c\n", "? {a: 1}\n: c\n", "x: &x [*x]\n", "x: &y {k: *y}\n",
+    "'unterminated", '"\\xZZ"', "9" * 400, "1e999", "-.inf", ".nan", "0o777", "2026-02-30",
+    "16:00:00:00", "~", "null", "yes", "no", "on", "off",
+]
+
+
+def bomb(levels: int, width: int = 9) -> str:
+    lines = ["a0: &a0 [" + ", ".join(["lol"] * width) + "]"]
+    for i in range(1, levels):
+        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * width) + "]")
+    return "\n".join(lines) + f"\nstates: *a{levels - 1}\n"
+
+
+@given_settings(60)
+@given(st.data())
+def test_damaged_workflow_text_is_whole_or_reported_never_a_crash(data):
+    base = data.draw(st.one_of(st.just(DEFAULT), workflow_dicts().map(dump)), "base")
+    lines = base.splitlines(keepends=True)
+    for _ in range(data.draw(st.integers(1, 4))):
+        at = data.draw(st.integers(0, len(lines)))
+        what = data.draw(st.one_of(st.sampled_from(YAML_TRICKS), st.text(max_size=15)))
+        how = data.draw(st.sampled_from(["insert_line", "inline", "truncate", "duplicate", "indent"]))
+        if how == "insert_line":
+            lines.insert(at, what + "\n")
+        elif how == "inline" and at < len(lines):
+            cut = data.draw(st.integers(0, len(lines[at])))
+            lines[at] = lines[at][:cut] + what + lines[at][cut:]
+        elif how == "truncate":
+            lines = lines[:at]
+        elif how == "duplicate" and at < len(lines):
+            lines.insert(at, lines[at])
+        elif how == "indent" and at < len(lines):
+            lines[at] = data.draw(st.sampled_from([" ", "  ", "\t", "    "])) + lines[at]
+    loaded_or_reported("".join(lines))
+
+
+@pytest.mark.parametrize("text, where, words", [
+    ("name: x\ninitial: [draft]\n", "initial", "unknown state"),
+    ("name: x\ninitial: {a: 1}\n", "initial", "unknown state"),
+    (DEFAULT.replace("before: [2d, 1d]", "before: [99999999999999d, 1d]"), "states.draft.reminders.before[0]",
+     "longer than 366 days"),
+    (DEFAULT.replace("every: 1d, copy: [secretariat], chair_after: 2d", "every: 9999999999999999d, "
+                     "copy: [secretariat], chair_after: 2d"), "states.draft.escalation.every", "longer than 366 days"),
+    (DEFAULT.replace("chair_after: 2d", "chair_after: 100000000000000"), "states.draft.escalation.chair_after",
+     "longer than 366 days"),
+    ("name: x\nstates: &s [*s]\n", "states[0]", "alias refers to a value that contains it"),
+    ("name: x\nstates: &s {draft: *s}\n", "states.draft", "alias refers to a value that contains it"),
+    ("name: x\nstates: " + "[" * 5000 + "]" * 5000 + "\n", "(file)", "nested more than"),
+    ("name: x\nstates: " + "{a: " * 400 + "1" + "}" * 400 + "\n", "(file)", "nested more than"),
+    ("name: !!timestamp x\n", "name", "'x' is not a valid timestamp"),
+    ("name: !!bool maybe\n", "name", "'maybe' is not a valid bool"),
+    ("name: x\nbase: &b {title: T}\nstates: {draft: {<<: *b}}\n", "states.draft.<<", "merge keys"),
+    (DEFAULT.replace('title: "IKU tahunan / Annual IKU"', "title: {a: b}"), "title", "expected text"),
+    (DEFAULT.replace('title: "Penyusunan / Drafting"', "title: [a, b]"), "states.draft.title", "expected text"),
+    (DEFAULT.replace("  submit:\n", '  "sub\\nmit":\n'), "events.sub\\nmit", "not a valid event name"),
+], ids=["initial-list", "initial-map", "huge-reminder", "huge-every", "huge-int-duration", "alias-loop-list",
+        "alias-loop-map", "deep-lists", "deep-maps", "bad-timestamp-tag", "bad-bool-tag", "merge-key",
+        "title-mapping", "state-title-list", "newline-in-a-name"])
+def test_regression_hostile_workflow_files_are_reported(text, where, words):
+    """Each of these crashed parse_text (TypeError, OverflowError, RecursionError,
+    AttributeError, KeyError) or loaded a mapping as a title, before the fix."""
+    from ikuflow.definition import parse_text
+    from ikuflow.errors import DefinitionError
+
+    with pytest.raises(DefinitionError) as info:
+        parse_text(text, "hostile.yaml")
+    assert any(p.location == where and words in p.message for p in info.value.problems), info.value.problems
+    loaded_or_reported(text)
+
+
+@pytest.mark.parametrize("levels", [4, 7, 12])
+def test_regression_an_alias_bomb_is_refused_quickly(levels):
+    """9**levels values if expanded: 12 levels would be 282 billion. Before the fix 7 levels took
+    11 s and 12 would never end."""
+    started = time.perf_counter()
+    wf = loaded_or_reported(bomb(levels))
+    assert wf is None and time.perf_counter() - started < 2
+
+
+@given_settings(40)
+@given(st.one_of(st.binary(max_size=300),
+                 st.sampled_from([DEFAULT.encode("utf-16"), DEFAULT.encode("latin-1", "replace") + b"\xe9\xff",
+                                  b"\xef\xbb\xbf" + DEFAULT.encode(), DEFAULT.encode()[:500] + b"\x80\x81",
+                                  DEFAULT.encode().replace(b"draft", b"dr\xc3\x28ft", 1), b"\x00" * 50])))
+def test_any_bytes_on_disk_load_whole_or_are_reported(tmp_path, raw):
+    from ikuflow.definition import Workflow, load_file
+    from ikuflow.errors import DefinitionError
+
+    path = tmp_path / "bytes.yaml"
+    path.write_bytes(raw)
+    try:
+        wf = load_file(path)
+    except DefinitionError as exc:
+        assert exc.problems and all(p.file == str(path) and p.message for p in exc.problems)
+        return
+    assert isinstance(wf, Workflow)
+    assert_whole(wf)
+
+
+def _check_files(tmp_path, texts: list[str]) -> list:
+    paths = []
+    for i, t in enumerate(texts):
+        p = tmp_path / f"wf{i}.yaml"
+        p.write_text(t, encoding="utf-8")
+        paths.append(p)
+    return paths
+
+
+wf_texts = st.one_of(workflow_dicts().map(dump), mutated_workflows().map(dump),
+                     st.sampled_from(YAML_TRICKS), st.builds(bomb, st.integers(3, 9)))
+
+
+@given_settings(15)
+@given(st.lists(wf_texts, min_size=1, max_size=4))
+def test_workflow_check_in_process_exit_code_matches_what_loads(cli, tmp_path, texts):
+    from ikuflow.admin import check_workflows
+
+    paths = _check_files(tmp_path, texts)
+    expected = 1 if check_workflows(paths) else 0
+    r = cli("workflow", "check", *map(str, paths))
+    assert r.exit_code == expected, r.stderr
+    assert "Traceback" not in r.stdout + r.stderr
+    if expected:  # every line but the summary names a file
+        *problems, summary = r.stderr.strip().splitlines()
+        assert problems and all(line.startswith(tuple(map(str, paths))) for line in problems), r.stderr
+        assert "problem" in summary
+    r = cli("workflow", "check", "--json", *map(str, paths))
+    out = json.loads(r.stdout)
+    assert r.exit_code == expected and out["ok"] is (expected == 0)
+    for p in out["problems"]:
+        assert set(p) == {"file", "line", "location", "message"} and p["file"] and p["message"]
+
+
+@given_settings(3, scale=0.05)
+@given(st.lists(wf_texts, min_size=3, max_size=8))
+def test_workflow_check_as_a_process_never_prints_a_traceback(tmp_path, texts):
+    paths = _check_files(tmp_path, texts)
+    for args in (("workflow", "check"), ("workflow", "check", "--json")):
+        p = run_ikuflow(*args, *map(str, paths))
+        assert p.returncode in (0, 1), p.stderr
+        assert "Traceback" not in p.stdout + p.stderr
+        if p.returncode == 1 and "--json" not in args:
+            assert p.stderr.strip().splitlines()[-1].endswith("problems") or "problem" in p.stderr
+        if "--json" in args:
+            assert json.loads(p.stdout)["ok"] is (p.returncode == 0)
+
+
+def test_workflow_check_of_a_deep_file_and_a_bomb_as_a_process(tmp_path):
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("name: x\nstates: " + "[" * 100_000 + "]" * 100_000 + "\n")
+    boom = tmp_path / "bomb.yaml"
+    boom.write_text(bomb(15))
+    p = run_ikuflow("workflow", "check", str(deep), str(boom), str(WORKFLOWS / "iku.yaml"), timeout=30)
+    assert p.returncode == 1 and "Traceback" not in p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert lines[0].startswith(f"{deep}:2: (file): nested more than")
+    assert lines[1].startswith(f"{boom}:") and "expands to more than" in lines[1]
+    assert lines[-1] == "3 file(s) checked: 2 problems"
+
+
+def test_a_broken_file_is_never_half_loaded_by_init(cli, tmp_path, monkeypatch):
+    """init checks every file first: one broken file among good ones stores nothing at all."""
+    folder = tmp_path / "wf"
+    folder.mkdir()
+    (folder / "iku.yaml").write_text(DEFAULT)
+    (folder / "revisi.yaml").write_text(DEFAULT.replace("name: iku", "name: revisi")
+                                        .replace("before: [2d, 1d]", "before: [99999999999999d]"))
+    monkeypatch.setenv("IKUFLOW_WORKFLOWS", str(folder))
+    r = cli("init")
+    assert r.exit_code == 1 and "revisi.yaml" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "ikuflow.db").exists()
