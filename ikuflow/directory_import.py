@@ -52,6 +52,16 @@ def read(path: Path) -> Rows:
 
 
 def _read_csv(path: Path) -> Rows:
+    try:
+        return _read_csv_rows(path)
+    except UnicodeDecodeError as exc:
+        raise ImportProblems([Problem(str(path), "(file)", f"not UTF-8 text (byte {exc.start}); save "
+                                      "the file as UTF-8 CSV", None)]) from None
+    except csv.Error as exc:  # a NUL byte, a field over the size limit
+        raise ImportProblems([Problem(str(path), "(file)", f"not a readable CSV file: {exc}", None)]) from None
+
+
+def _read_csv_rows(path: Path) -> Rows:
     rows = Rows()
     with open(path, newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
@@ -81,13 +91,20 @@ def _read_csv(path: Path) -> Rows:
 def _read_yaml(path: Path) -> Rows:
     import yaml
 
+    from ikuflow.definition.load import nesting_problem
+
     try:
-        node = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+        text = path.read_text(encoding="utf-8")
+        deep = nesting_problem(text, str(path))  # before composing, which recurses
+        if deep is not None:
+            raise ImportProblems([deep])
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         mark = getattr(exc, "problem_mark", None)
         raise ImportProblems([Problem(str(path), "(file)", f"not valid YAML: {getattr(exc, 'problem', exc)}",
                                     mark.line + 1 if mark else None)]) from None
     rows = Rows()
+    problems: list[Problem] = []
     if node is None:
         return rows
     loader = yaml.SafeLoader("")
@@ -105,22 +122,44 @@ def _read_yaml(path: Path) -> Rows:
             line = item.start_mark.line + 1
             try:
                 rec = loader.construct_object(item, deep=True)
-            except (yaml.YAMLError, ValueError) as exc:
-                raise ImportProblems([Problem(str(path), section, f"unreadable entry: {exc}", line)]) from None
+            except yaml.YAMLError as exc:  # a !!python/... tag, a recursive alias
+                raise ImportProblems([Problem(str(path), section, "unreadable entry: "
+                                              f"{getattr(exc, 'problem', None) or exc}", line)]) from None
+            except Exception as exc:  # 2026-02-30, '!!bool x', '!!timestamp x': PyYAML cannot build it
+                why = str(exc) if isinstance(exc, ValueError) else "a tagged value cannot be read"
+                raise ImportProblems([Problem(str(path), section, f"unreadable entry: {why}; fix the "
+                                              "value or remove its tag", line)]) from None
             if not isinstance(rec, dict):
                 raise ImportProblems([Problem(str(path), section, "expected a mapping", line)])
-            rec = {k: ("" if v is None else v if isinstance(v, list) else str(v).strip())
-                   for k, v in rec.items()}
-            if section == "people":
-                roles = rec.get("roles") or [{"role": rec.get("role", ""), "office": rec.get("office", ""),
-                                               "division": rec.get("division", "")}]
-                for r in roles if isinstance(roles, list) else []:
-                    r = r if isinstance(r, dict) else {}
-                    rows.people.append((line, rec.get("email", ""), rec.get("name", ""),
-                                        str(r.get("role", "") or "").strip(), str(r.get("office", "") or "").strip(),
-                                        str(r.get("division", "") or "").strip() or None))
-            else:
-                getattr(rows, section).append((line, rec))
+            roles = rec.pop("roles", None) if section == "people" else None
+            fields = {}
+            for k, v in rec.items():
+                if isinstance(v, (list, dict, set)):  # one value per field; only 'roles' is a list
+                    problems.append(Problem(str(path), str(k), f"expected one value, not a "
+                                            f"{'list' if isinstance(v, (list, set)) else 'mapping'}", line))
+                    continue
+                fields[str(k)] = "" if v is None else str(v).strip()
+            if section != "people":
+                getattr(rows, section).append((line, fields))
+                continue
+            if roles is None:
+                roles = [{"role": fields.get("role", ""), "office": fields.get("office", ""),
+                          "division": fields.get("division", "")}]
+            if not isinstance(roles, list) or not roles or not all(isinstance(r, dict) for r in roles):
+                problems.append(Problem(str(path), "roles", "expected a list of {role, office, "
+                                        "division} mappings", line))
+                continue
+            for r in roles:
+                bad = [k for k, v in r.items() if isinstance(v, (list, dict, set))]
+                if bad:
+                    problems.append(Problem(str(path), f"roles.{bad[0]}", "expected one value, not a "
+                                            "list or mapping", line))
+                    continue
+                rows.people.append((line, fields.get("email", ""), fields.get("name", ""),
+                                    str(r.get("role", "") or "").strip(), str(r.get("office", "") or "").strip(),
+                                    str(r.get("division", "") or "").strip() or None))
+    if problems:
+        raise ImportProblems(problems)
     return rows
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sqlite3
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
@@ -176,3 +177,33 @@ def counts(path: str | None = None) -> dict:
         return out
     finally:
         con.close()
+
+
+# --- a seeded database, copied per test (seeding through the ORM costs half a second) ----------
+@pytest.fixture(scope="session")
+def seeded_template(tmp_path_factory):
+    """conftest's small directory (two offices in two zones, one person per role), seeded once."""
+    from conftest import WORKFLOWS, seed_directory
+
+    path = tmp_path_factory.mktemp("seeded") / "ikuflow.db"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("IKUFLOW_DATABASE_URL", f"sqlite:///{path}")
+        mp.setenv("IKUFLOW_WORKFLOWS", str(WORKFLOWS))
+        seed_directory()
+    return path
+
+
+def copy_db(src, dst) -> None:
+    a, b = sqlite3.connect(src), sqlite3.connect(dst)
+    try:
+        a.backup(b)
+    finally:
+        a.close()
+        b.close()
+
+
+@pytest.fixture
+def seeded(seeded_template):
+    """This test's database (IKUFLOW_DATABASE_URL) as a copy of the seeded one."""
+    copy_db(seeded_template, db_file())
+    return db_file()

@@ -20,7 +20,8 @@ from hypothesis import assume, given, note
 from hypothesis import strategies as st
 
 from conftest import ADMIN, CHAIR, COORD, COORD_HUKUM, NOBODY, OTHER_CHAIR, SECR, WORKFLOWS, run_ikuflow
-from fuzzing import (GUARDS, ROLES, dump, given_settings, weird_text, workflow_dicts)
+from fuzzing import (GUARDS, ROLES, counts, dump, given_settings, seeded, seeded_template,  # noqa: F401
+                     weird_text, workflow_dicts)
 
 DEFAULT = (WORKFLOWS / "iku.yaml").read_text()
 
@@ -400,3 +401,36 @@ def test_a_broken_file_is_never_half_loaded_by_init(cli, tmp_path, monkeypatch):
     r = cli("init")
     assert r.exit_code == 1 and "revisi.yaml" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "ikuflow.db").exists()
+
+
+# --- directory files (ikuflow import): the same promise --------------------------------------
+@pytest.mark.parametrize("name, content, words", [
+    ("latin1.csv", "code,name\nsdmo,Divisi SDM\xe9\n".encode("latin-1"), "not UTF-8 text"),
+    ("nul.csv", b"code,name\nx\x00y,z\n", "not a valid division code"),
+    ("deep.yaml", ("offices: " + "[" * 3000 + "]" * 3000 + "\n").encode(), "nested more than"),
+    ("loop.yaml", b"offices: &a [*a]\n", "unreadable entry"),
+    ("tag.yaml", b"offices:\n  - {code: !!timestamp x, name: y}\n", "unreadable entry"),
+    ("bool.yaml", b"divisions:\n  - {code: !!bool maybe, name: y}\n", "unreadable entry"),
+    ("list-code.yaml", b"offices:\n  - {code: [a], name: x}\n", "code: expected one value, not a list"),
+    ("list-tz.yaml", b"offices:\n  - {code: x, name: y, tz: [a]}\n", "tz: expected one value"),
+    ("list-parent.yaml", b"offices:\n  - {code: x, name: y, parent: {a: 1}}\n", "parent: expected one value"),
+    ("list-email.yaml", b"people:\n  - {email: [a], name: x, role: chair, office: pacitan}\n", "email: expected one"),
+    ("roles-number.yaml", b"people:\n  - {email: a@b.example, name: x, roles: 5}\n", "roles: expected a list"),
+    ("roles-list.yaml", b"people:\n  - {email: a@b.example, name: x, roles: [{role: [chair], office: pacitan}]}\n",
+     "roles.role: expected one value"),
+], ids=lambda v: v if isinstance(v, str) and len(v) < 20 else None)
+def test_regression_hostile_directory_files_are_reported_and_change_nothing(cli, seeded, tmp_path, name,
+                                                                             content, words):
+    """Before the fix: UnicodeDecodeError, RecursionError, AttributeError, TypeError tracebacks,
+    and 'roles: 5' silently imported nothing while saying the directory already matched."""
+    path = tmp_path / name
+    path.write_bytes(content)
+    before = counts()
+    r = cli("import", str(path))
+    assert r.exit_code == 1, (r.stdout, r.stderr)
+    assert "Traceback" not in r.stdout + r.stderr
+    head, *problems = r.stderr.strip().splitlines()
+    assert head.startswith("error: ") and "nothing was imported" in head
+    assert problems and all(p.strip().startswith(str(path)) for p in problems), r.stderr
+    assert any(words in p for p in problems), r.stderr
+    assert counts() == before
