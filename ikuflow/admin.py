@@ -8,12 +8,13 @@ transaction and validates all of its input before writing anything.
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from pathlib import Path
 
 from ikuflow.calendar import now_utc, zone
 from ikuflow.definition import ROLES, Workflow, load_file
 from ikuflow.errors import DefinitionError, IkuflowError, NotFound, UsageError
-from ikuflow.store.db import connect, database_url, sa_engine, sqlite_path
+from ikuflow.store.db import connect, database_url, is_postgres, redact, sa_engine, sqlite_path
 
 SCHEMA_VERSION = "1"
 STANDARD_DIVISIONS = {
@@ -57,10 +58,17 @@ def check_workflows(paths) -> list:
     return problems + (Renderer().check(names) if names else [])
 
 
+@contextmanager
 def _session(url: str | None = None):
+    """A SQLModel session on its own engine, disposed at the end (no pooled connection left)."""
     from sqlmodel import Session
 
-    return Session(sa_engine(url), expire_on_commit=False)
+    engine = sa_engine(url)
+    try:
+        with Session(engine, expire_on_commit=False) as s:
+            yield s
+    finally:
+        engine.dispose()
 
 
 def check_code(code: str, what: str) -> str:
@@ -79,8 +87,9 @@ def check_email(email: str) -> str:
 
 def init(url: str | None = None, directory: Path | None = None) -> dict:
     """Create or upgrade the database, add the standard divisions, load the workflow files."""
-    from sqlmodel import SQLModel, select
+    from sqlmodel import select
 
+    from ikuflow import migrations
     from ikuflow.store import schema
 
     files = workflow_files(directory)
@@ -97,11 +106,14 @@ def init(url: str | None = None, directory: Path | None = None) -> dict:
     cal_file = (directory or workflows_dir()) / f"{CALENDAR_FILE_STEM}.yaml"
     calendar = load_overrides(cal_file) if cal_file.exists() else None
 
-    path = sqlite_path(database_url(url))
-    existed = Path(path).exists()
-    connect(url, create=True).close()
-    engine = sa_engine(url)
-    SQLModel.metadata.create_all(engine)
+    url = database_url(url)
+    if is_postgres(url):
+        connect(url, create=True).close()  # a clear message if the server cannot be reached
+        where = redact(url)
+    else:
+        where = sqlite_path(url)
+        connect(url, create=True).close()
+    before, after = migrations.upgrade(url)
     added_versions = []
     with _session(url) as s:
         for code, name in STANDARD_DIVISIONS.items():
@@ -121,7 +133,8 @@ def init(url: str | None = None, directory: Path | None = None) -> dict:
             s.add(schema.Meta(key="schema_version", value=SCHEMA_VERSION))
         s.commit()
         counts = {"offices": len(s.exec(select(schema.Office)).all())}
-    return {"database": path, "created": not existed, "workflows_loaded": added_versions,
+    return {"database": where, "created": before is None, "schema": after,
+            "schema_before": before, "workflows_loaded": added_versions,
             "workflows": [wf.name for wf in loaded], **counts}
 
 

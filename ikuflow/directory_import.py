@@ -91,14 +91,10 @@ def _read_csv_rows(path: Path) -> Rows:
 def _read_yaml(path: Path) -> Rows:
     import yaml
 
-    from ikuflow.definition.load import nesting_problem
+    from ikuflow.definition.load import compose
 
     try:
-        text = path.read_text(encoding="utf-8")
-        deep = nesting_problem(text, str(path))  # before composing, which recurses
-        if deep is not None:
-            raise ImportProblems([deep])
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = compose(path.read_text(encoding="utf-8"))  # deep nesting is a YAMLError there
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         mark = getattr(exc, "problem_mark", None)
         raise ImportProblems([Problem(str(path), "(file)", f"not valid YAML: {getattr(exc, 'problem', exc)}",
@@ -233,6 +229,26 @@ def check(path: Path, rows: Rows, known_offices: dict, known_divisions: set) -> 
     return problems
 
 
+def parents_first(offices: list[dict]) -> list[dict]:
+    """The office records reordered so that a parent in the file comes before its children
+    (the file may list them in any order; the foreign key wants the parent first)."""
+    by_code = {rec["code"]: rec for rec in offices}
+    out: list[dict] = []
+    placed: set[str] = set()
+
+    def place(rec: dict) -> None:
+        chain = []
+        while rec is not None and rec["code"] not in placed:
+            chain.append(rec)
+            placed.add(rec["code"])  # check() has refused cycles already
+            rec = by_code.get(rec.get("parent") or "")
+        out.extend(reversed(chain))
+
+    for rec in offices:
+        place(rec)
+    return out
+
+
 def import_file(path: str | Path, url: str | None = None) -> dict:
     """Check, then apply ``path`` in one transaction. Returns what was created and updated."""
     from ikuflow.calendar import zone
@@ -250,8 +266,7 @@ def import_file(path: str | Path, url: str | None = None) -> dict:
         counts = {"offices_created": 0, "offices_updated": 0, "divisions_created": 0,
                   "divisions_updated": 0, "people_created": 0, "people_updated": 0, "roles_added": 0}
         with write(con) as c:
-            c.execute("PRAGMA defer_foreign_keys = ON")  # parents may come after their children
-            for _, rec in rows.offices:
+            for rec in parents_first([rec for _, rec in rows.offices]):
                 code = rec["code"]
                 level = rec.get("level") or ("national" if not rec.get("parent") else "regency")
                 new = (rec["name"], zone(rec.get("tz") or "Asia/Jakarta").key, rec.get("parent") or None, level)
@@ -278,8 +293,8 @@ def import_file(path: str | Path, url: str | None = None) -> dict:
                 if email not in ids:
                     old = c.execute("SELECT id, name FROM person WHERE email = ?", (email,)).fetchone()
                     if old is None:
-                        ids[email] = c.execute("INSERT INTO person (email, name) VALUES (?, ?)",
-                                               (email, name)).lastrowid
+                        ids[email] = c.execute("INSERT INTO person (email, name) VALUES (?, ?)"
+                                               " RETURNING id", (email, name)).fetchone()[0]
                         counts["people_created"] += 1
                     else:
                         ids[email] = old[0]
@@ -287,14 +302,14 @@ def import_file(path: str | Path, url: str | None = None) -> dict:
                             c.execute("UPDATE person SET name = ? WHERE id = ?", (name, old[0]))
                             counts["people_updated"] += 1
                 if c.execute("SELECT 1 FROM role_assignment WHERE person_id = ? AND role = ? AND"
-                             " office_code = ? AND division_code IS ?",
+                             " office_code = ? AND division_code IS NOT DISTINCT FROM ?",
                              (ids[email], role, office, division)).fetchone() is None:
                     c.execute("INSERT INTO role_assignment (person_id, role, office_code, division_code)"
                               " VALUES (?, ?, ?, ?)", (ids[email], role, office, division))
                     counts["roles_added"] += 1
             if any(counts.values()):
                 c.execute("INSERT INTO meta (key, value) VALUES ('directory_version', '1')"
-                          " ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1")
+                          " ON CONFLICT(key) DO UPDATE SET value = CAST(CAST(meta.value AS INTEGER) + 1 AS TEXT)")
     finally:
         con.close()
     return {"file": str(path), **counts, "changed": any(counts.values())}

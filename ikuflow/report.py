@@ -55,7 +55,7 @@ def build(svc, office: str | None = None, year: int | None = None, workflow: str
     signing_dates = set()
     for off, div, state, n, late, signing in svc.con.execute(
             "SELECT office_code, division_code, state, count(*),"
-            " sum(CASE WHEN due_at IS NOT NULL AND due_at < ? THEN 1 ELSE 0 END), max(signing_date)"
+            " CAST(sum(CASE WHEN due_at IS NOT NULL AND due_at < ? THEN 1 ELSE 0 END) AS INTEGER), max(signing_date)"
             f" FROM document WHERE {where} GROUP BY office_code, division_code, state", args):
         cell = own.setdefault(off, {}).setdefault(div, Cell())
         cell.states[state] = cell.states.get(state, 0) + n

@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 
 from ikuflow.calendar import fmt_local, fmt_span, now_utc, to_local
 from ikuflow.errors import Conflict, NotFound, RoleMissing, UsageError
-from ikuflow.store.db import BUSY_TIMEOUT_MS, connect, fmt_ts, is_busy, parse_ts, write
+from ikuflow.store.db import BUSY_TIMEOUT_MS, connect, dialect, fmt_ts, is_busy, parse_ts, write
 
 DOC_SQL = ("SELECT d.id, d.state, d.version, d.signing_date, d.workflow_name, d.workflow_version,"
            " d.office_code, d.division_code, o.tz,"
@@ -29,8 +29,8 @@ PEOPLE_SQL = ("SELECT p.email, p.name, ra.role, ra.division_code FROM role_assig
               " JOIN person p ON p.id = ra.person_id WHERE ra.office_code = ?")
 UPDATE_SQL = ("UPDATE document SET state = ?, version = version + 1, updated_at = ?, due_at = ?,"
               " next_action_at = ? WHERE id = ? AND version = ?")
-HISTORY_SQL = ("INSERT INTO history (document_id, at, actor, acting_for, event, from_state,"
-               " to_state, comment) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+HISTORY_SQL = ("INSERT INTO history (document_id, version, at, actor, acting_for, event, from_state,"
+               " to_state, comment) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
 OUTBOX_SQL = ("INSERT INTO outbox (document_id, kind, cause, recipient, template, payload,"
               " message_id, subject, body_text, body_html, status, attempts, next_attempt_at,"
               " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)")
@@ -38,10 +38,13 @@ OUTBOX_SQL = ("INSERT INTO outbox (document_id, kind, cause, recipient, template
 CLAIM_SQL = ("SELECT id, key, state, version, due_at, next_action_at, workflow_name, workflow_version,"
              " office_code, division_code FROM document WHERE next_action_at IS NOT NULL"
              " AND next_action_at <= ? ORDER BY next_action_at, id LIMIT ?")
+#: PostgreSQL: passes on several nodes take disjoint batches (SQLite has one writer at a time)
+CLAIM_SQL_PG = CLAIM_SQL + " FOR UPDATE SKIP LOCKED"
 
 INSERT_DOC_SQL = ("INSERT INTO document (key, office_code, division_code, year, title, signing_date,"
                   " workflow_name, workflow_version, state, version, due_at, next_action_at,"
                   " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,0,?,?,?,?)")
+INSERT_DOC_ID_SQL = INSERT_DOC_SQL + " RETURNING id"
 
 #: Roles that may create a document, besides admin (a coordinator only for their division).
 CREATE_ROLES = frozenset({"coordinator", "secretariat"})
@@ -276,11 +279,11 @@ class Service:
         doc = _document_row(eng, version, office, office_row, division, year, signing_date, title, now)
         try:
             with write(self.con) as c:
-                cur = c.execute(INSERT_DOC_SQL, doc)
-                c.execute(HISTORY_SQL, (cur.lastrowid, doc[-1], actor.lower(), None, "create", None,
+                doc_id = c.execute(INSERT_DOC_ID_SQL, doc).fetchone()[0]
+                c.execute(HISTORY_SQL, (doc_id, 0, doc[-1], actor.lower(), None, "create", None,
                                         eng.workflow.initial, None))
                 division_name = c.execute("SELECT name FROM division WHERE code = ?", (division,)).fetchone()[0]
-                mails = self._create_mails(eng, doc, cur.lastrowid, office_row[0], office_row[1],
+                mails = self._create_mails(eng, doc, doc_id, office_row[0], office_row[1],
                                            division_name, actor, self.people)
                 if mails:
                     c.executemany(OUTBOX_SQL, mails)
@@ -373,7 +376,7 @@ class Service:
             wanted = {r[0] for r in rows}
             ids = {k: i for i, k in c.execute("SELECT id, key FROM document WHERE year = ? AND"
                                               " workflow_name = ?", (year, workflow)) if k in wanted}
-            c.executemany(HISTORY_SQL, [(ids[r[0]], r[-1], actor.lower(), None, "create", None,
+            c.executemany(HISTORY_SQL, [(ids[r[0]], 0, r[-1], actor.lower(), None, "create", None,
                                          eng.workflow.initial, None) for r in rows])
             mails = []
             for r in rows:
@@ -523,7 +526,8 @@ class Service:
                                   doc_id, version)).rowcount != 1:
             raise Conflict(f"document {key} changed while you were acting on it; check "
                            f"'ikuflow status {key}' and retry if '{event}' still applies")
-        c.execute(HISTORY_SQL, (doc_id, ts, actor.lower(), acting_for, event, out.source, out.dest, comment))
+        c.execute(HISTORY_SQL, (doc_id, new_version, ts, actor.lower(), acting_for, event, out.source,
+                                out.dest, comment))
         if rows:
             c.executemany(OUTBOX_SQL, rows)
         return {"key": key, "event": event, "from": out.source, "state": out.dest, "acting_for": acting_for,
@@ -621,7 +625,7 @@ class Service:
         if office is not None:
             if self.con.execute("SELECT 1 FROM office WHERE code = ?", (office,)).fetchone() is None:
                 raise NotFound("office", office, "see 'ikuflow office list'")
-            scope = (" AND office_code IN (WITH RECURSIVE sub(code) AS (SELECT ? UNION ALL"
+            scope = (" AND office_code IN (WITH RECURSIVE sub(code) AS (SELECT code FROM office WHERE code = ? UNION ALL"
                      " SELECT o.code FROM office o JOIN sub ON o.parent = sub.code)"
                      " SELECT code FROM sub)")
             args.append(office)
@@ -665,9 +669,10 @@ class Service:
         totals = {"documents": 0, "reminders": 0, "escalations": 0, "emails": 0, "batches": 0}
         d = self.directory()
         acting = self.delegates(now)
+        claim_sql = CLAIM_SQL_PG if dialect(self.con) == "postgresql" else CLAIM_SQL
         while not (stop and stop()):
             with write(self.con) as c:
-                claimed = c.execute(CLAIM_SQL, (ts, batch)).fetchall()
+                claimed = c.execute(claim_sql, (ts, batch)).fetchall()
                 details = {} if not claimed else {r[0]: r[1:] for r in c.execute(
                     "SELECT id, title, year, signing_date FROM document WHERE id IN (%s)"
                     % ",".join("?" * len(claimed)), [r[0] for r in claimed])}
@@ -730,12 +735,10 @@ class Service:
                 payload = json.dumps({"key": item["document"]["key"], "kind": item["kind"],
                                       "state": item["document"]["state"], "at": item["at"],
                                       "recipient_role": p["role"]}, ensure_ascii=False)
-                before = c.total_changes
-                c.execute(insert, (doc_id, item["kind"], cause, email, item["kind"], payload,
-                                   message_id(cause, self._domain), mail and mail.subject,
-                                   mail and mail.text, mail and mail.html,
-                                   "pending" if single else "merged", ts, ts))
-                if c.total_changes > before:
+                if c.execute(insert, (doc_id, item["kind"], cause, email, item["kind"], payload,
+                                      message_id(cause, self._domain), mail and mail.subject,
+                                      mail and mail.text, mail and mail.html,
+                                      "pending" if single else "merged", ts, ts)).rowcount > 0:
                     fresh.append((p, item, cause))
             if single:
                 queued += len(fresh)
@@ -748,10 +751,9 @@ class Service:
                 cause = "digest:" + hashlib.sha256("|".join(sorted(c_ for _, _, c_ in fresh)).encode()).hexdigest()[:32]
                 payload = json.dumps({"kind": "digest", "causes": [c_ for _, _, c_ in fresh],
                                       "keys": [it["document"]["key"] for _, it, _ in fresh]})
-                c.execute(insert, (None, "digest", cause, email, "digest", payload,
-                                   message_id(cause, self._domain), mail.subject, mail.text,
-                                   mail.html, "pending", ts, ts))
-                queued += c.total_changes > 0
+                queued += c.execute(insert, (None, "digest", cause, email, "digest", payload,
+                                             message_id(cause, self._domain), mail.subject, mail.text,
+                                             mail.html, "pending", ts, ts)).rowcount > 0
         return queued
 
     # --- versioned workflows ------------------------------------------------------------------
@@ -795,7 +797,7 @@ class Service:
                                   ts, doc_id, version)).rowcount != 1:
                         raise Conflict(f"document {m['key']} changed during the migration; nothing "
                                        "was migrated, run it again")
-                    c.execute(HISTORY_SQL, (doc_id, ts, actor, None, "migrate", m["state"], m["state"],
+                    c.execute(HISTORY_SQL, (doc_id, version + 1, ts, actor, None, "migrate", m["state"], m["state"],
                                             f"workflow {name} v{m['from_version']} -> v{latest}"))
         for m in moves:
             del m["_row"]

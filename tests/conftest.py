@@ -1,5 +1,13 @@
-"""Shared fixtures: a fresh SQLite database per test with a small real directory, the CLI
-runner, and a controlled clock (every write takes an explicit ``at``)."""
+"""Shared fixtures: a fresh database per test with a small real directory, the CLI runner,
+and a controlled clock (every write takes an explicit ``at``).
+
+Every test runs on each backend of ``--backends`` (default: IKUFLOW_TEST_BACKENDS, else
+``sqlite,postgresql``): on SQLite a file in the test's folder, on PostgreSQL a database of its
+own in a throw-away cluster this session starts (``tests/pgcluster.py``) and stops. Tests that
+are about one backend say so with ``@pytest.mark.backends("sqlite")``; modules that never open
+a database with ``pytestmark = pytest.mark.no_database`` (they run once). With CI=true a
+PostgreSQL that cannot be started fails the PostgreSQL tests; elsewhere it skips them, saying why.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +20,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # pgcluster, smtp_peer
 WORKFLOWS = ROOT / "workflows"
 SIGNING = date(2026, 1, 28)
 
@@ -24,14 +33,107 @@ NOBODY = "tanpa.peran@example.id"         # a person with no role
 ADMIN = "admin@ri.example.id"
 
 
+BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_addoption(parser):
+    parser.addoption("--backends", default=os.environ.get("IKUFLOW_TEST_BACKENDS", ",".join(BACKENDS)),
+                     help="comma-separated database backends to run the tests on "
+                          "(default: sqlite,postgresql)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "backends(*names): run this test only on these backends")
+    config.addinivalue_line("markers", "no_database: the test never opens a database (runs once)")
+    wanted = [b.strip() for b in config.getoption("backends").split(",") if b.strip()]
+    unknown = set(wanted) - set(BACKENDS)
+    if unknown:
+        raise pytest.UsageError(f"unknown backend(s) {sorted(unknown)}; use {', '.join(BACKENDS)}")
+    config.ikuflow_backends = wanted
+
+
+def pytest_generate_tests(metafunc):
+    if "backend" not in metafunc.fixturenames:
+        return
+    wanted = metafunc.config.ikuflow_backends
+    if metafunc.definition.get_closest_marker("no_database"):
+        metafunc.parametrize("backend", ["sqlite"], scope="function")
+        return
+    marker = metafunc.definition.get_closest_marker("backends")
+    allowed = marker.args if marker else BACKENDS
+    metafunc.parametrize("backend", [b for b in wanted if b in allowed], scope="function")
+
+
+@pytest.fixture
+def backend(request):
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """One throw-away PostgreSQL cluster for the whole session."""
+    from pgcluster import Cluster, Unavailable
+
+    try:
+        cluster = Cluster().start()
+    except Unavailable as exc:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"PostgreSQL is required on CI: {exc}", pytrace=False)
+        pytest.skip(f"PostgreSQL not available here: {exc}")
+    yield cluster
+    cluster.stop()
+
+
+_DB_COUNTER = iter(range(1, 10**9))
+
+
+@pytest.fixture
+def database_url(backend, tmp_path, request):
+    """A fresh, empty database on ``backend`` (dropped after the test)."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ikuflow.db'}"
+        return
+    pg = request.getfixturevalue("pg_cluster")
+    name = f"t{os.getpid()}_{next(_DB_COUNTER)}"
+    url = pg.create_db(name)
+    yield url
+    pg.drop_db(name)
+
+
 @pytest.fixture(autouse=True)
-def _isolated_env(tmp_path, monkeypatch):
+def _isolated_env(tmp_path, monkeypatch, database_url):
     """Every test gets its own database URL and no actor from the caller's shell."""
-    monkeypatch.setenv("IKUFLOW_DATABASE_URL", f"sqlite:///{tmp_path / 'ikuflow.db'}")
+    monkeypatch.setenv("IKUFLOW_DATABASE_URL", database_url)
     monkeypatch.setenv("IKUFLOW_WORKFLOWS", str(WORKFLOWS))
     monkeypatch.delenv("IKUFLOW_USER", raising=False)
     monkeypatch.delenv("IKUFLOW_TZ", raising=False)
     monkeypatch.chdir(tmp_path)
+
+
+def db():
+    """A raw connection to the test's database, whichever the backend (``store.db.connect``)."""
+    from ikuflow.store.db import connect
+
+    return connect()
+
+
+def rows_as_dicts(cur) -> list[dict]:
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r)) for r in cur.fetchall()]
+
+
+def hold_write_lock(table: str = "document"):
+    """A transaction that blocks every writer of ``table`` (readers go on) until the caller
+    commits or closes it: SQLite's BEGIN IMMEDIATE, PostgreSQL's LOCK TABLE ... EXCLUSIVE."""
+    from ikuflow.store.db import dialect
+
+    con = db()
+    if dialect(con) == "postgresql":
+        con.execute("BEGIN")
+        con.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
+    else:
+        con.execute("BEGIN IMMEDIATE")
+    return con
 
 
 def utc(text: str) -> datetime:

@@ -7,6 +7,8 @@ from datetime import date, datetime, time, timedelta, timezone
 import holidays
 import pytest
 
+pytestmark = pytest.mark.no_database
+
 from ikuflow.calendar import (Overrides, due_at, fmt_local, fmt_span, is_working_day, parse_at,
                               parse_date, working_days_before, zone)
 from ikuflow.definition.model import Deadline

@@ -9,7 +9,6 @@ import json
 import os
 import signal
 import shutil
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -20,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CHAIR, COORD, COORD_HUKUM, ROOT, SECR, SIGNING, run_ikuflow, utc
+from conftest import (CHAIR, COORD, COORD_HUKUM, ROOT, SECR, SIGNING, db, hold_write_lock, rows_as_dicts,
+                      run_ikuflow, utc)
 from smtp_peer import DROP, Peer, free_port, self_signed, server_tls_context
 
 KEY = "pacitan-sdmo-2026"
@@ -89,22 +89,17 @@ def certificate(tmp_path_factory):
     return self_signed(tmp_path_factory.mktemp("tls"))
 
 
-def db_path() -> str:
-    return os.environ["IKUFLOW_DATABASE_URL"][len("sqlite:///"):]
-
-
-def outbox(where: str = "1", args=()) -> list[dict]:
-    con = sqlite3.connect(db_path())
-    con.row_factory = sqlite3.Row
+def outbox(where: str = "1 = 1", args=()) -> list[dict]:
+    con = db()
     try:
-        return [dict(r) for r in con.execute(f"SELECT * FROM outbox WHERE {where} ORDER BY id", args)]
+        return rows_as_dicts(con.execute(f"SELECT * FROM outbox WHERE {where} ORDER BY id", args))
     finally:
         con.close()
 
 
 def counts(key: str = KEY) -> tuple:
     """(state, version, history rows, outbox rows) of a document."""
-    con = sqlite3.connect(db_path())
+    con = db()
     try:
         doc_id, state, version = con.execute("SELECT id, state, version FROM document WHERE key = ?",
                                              (key,)).fetchone()
@@ -429,10 +424,12 @@ def test_an_address_the_sender_cannot_encode_does_not_poison_the_outbox(svc, doc
     odd = "wayan.sudarsá@pacitan.example.id"
     with pytest.raises(UsageError):
         admin.add_person(odd, "Wayan Sudarsa", "secretariat", "pacitan")
-    pid = svc.con.execute("INSERT INTO person (email, name) VALUES (?, ?)", (odd, "Wayan Sudarsa")).lastrowid
+    pid = svc.con.execute("INSERT INTO person (email, name) VALUES (?, ?) RETURNING id",
+                          (odd, "Wayan Sudarsa")).fetchone()[0]
     svc.con.execute("INSERT INTO role_assignment (person_id, role, office_code) VALUES (?, 'secretariat', 'pacitan')",
                     (pid,))
-    svc.con.execute("UPDATE meta SET value = value + 1 WHERE key = 'directory_version'")  # as admin does
+    svc.con.execute("UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)"
+                    " WHERE key = 'directory_version'")  # as admin does
     monkeypatch.setenv("IKUFLOW_SMTP_CONNECTIONS", "1")  # one connection: Budi's e-mail goes first
     flush(peer)
     walk(svc, 1)
@@ -546,11 +543,9 @@ def test_sender_killed_after_the_server_accepted_sends_at_most_twice_with_one_me
     lock: dict = {}
 
     def take_the_write_lock(n, server, envelope):
-        """Accept, but first take SQLite's write lock: the sender cannot mark anything sent."""
+        """Accept, but first lock the outbox against writers: the sender cannot mark anything sent."""
         if n == 1:
-            con = sqlite3.connect(db_path(), isolation_level=None, check_same_thread=False)
-            con.execute("BEGIN IMMEDIATE")
-            lock["con"] = con
+            lock["con"] = hold_write_lock("outbox")
         return None
 
     peer.on_data = take_the_write_lock

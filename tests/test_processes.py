@@ -11,7 +11,9 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import COORD, ROOT, run_ikuflow
+import pytest
+
+from conftest import COORD, ROOT, db, hold_write_lock, run_ikuflow
 
 KEY = "pacitan-sdmo-2026"
 HEAVY = ("sqlalchemy", "sqlmodel", "apscheduler", "jinja2", "aiosmtplib")
@@ -58,15 +60,13 @@ def test_exit_codes_and_stderr_of_the_real_script(directory, doc):
 def test_two_processes_firing_at_once_one_wins_the_other_gets_6(directory, doc, tmp_path):
     """Both processes read version 0 while the test holds the write lock; when it lets go,
     exactly one commits and the other finds the version moved."""
-    db = tmp_path / "ikuflow.db"
-    holder = sqlite3.connect(db, isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")
+    holder = hold_write_lock("document")
     exe = Path(sys.executable).with_name("ikuflow")
     args = ["advance", KEY, "submit", "--as", COORD, "--at", "2026-01-19T10:00+07:00"]
     procs = [subprocess.Popen([str(exe), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True, env=dict(os.environ), stdin=subprocess.DEVNULL)
              for _ in range(2)]
-    time.sleep(4)  # both start, read the document and queue on the write lock (busy timeout 10 s)
+    time.sleep(4)  # both start, read the document and queue on the write lock (busy/lock timeout 10 s)
     holder.execute("COMMIT")
     holder.close()
     outputs = [p.communicate(timeout=30) for p in procs]
@@ -74,7 +74,7 @@ def test_two_processes_firing_at_once_one_wins_the_other_gets_6(directory, doc, 
     assert [r[0] for r in results] == [0, 6], results
     assert results[0][1].strip() == "division_review"
     assert "changed while you were acting" in results[1][2]
-    con = sqlite3.connect(db)
+    con = db()
     assert con.execute("SELECT version, state FROM document WHERE key = ?", (KEY,)).fetchone() == (1, "division_review")
     assert con.execute("SELECT count(*) FROM history").fetchone()[0] == 2
     assert con.execute("SELECT count(*) FROM outbox WHERE template = 'submit'").fetchone()[0] == 1
@@ -87,10 +87,12 @@ def test_many_processes_racing_never_double_a_transition(directory, doc, tmp_pat
                               stdin=subprocess.DEVNULL) for _ in range(4)]
     codes = sorted(p.wait(timeout=60) for p in procs)
     assert codes[0] == 0 and codes.count(0) == 1 and set(codes[1:]) <= {4, 6}, codes
-    con = sqlite3.connect(tmp_path / "ikuflow.db")
+    con = db()
     assert con.execute("SELECT count(*) FROM history WHERE event = 'submit'").fetchone()[0] == 1
+    con.close()
 
 
+@pytest.mark.backends("sqlite")  # the demo is the embedded default, by design
 def test_readme_demo_walks_a_document_to_signed(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("IKUFLOW_")}
     p = subprocess.run([str(Path(sys.executable).with_name("ikuflow")), "demo", "--dir", str(tmp_path / "d")],
@@ -108,5 +110,6 @@ def test_readme_demo_walks_a_document_to_signed(tmp_path):
     assert len(json.loads(q.stdout)) == 5
 
 
+@pytest.mark.backends("sqlite")
 def test_database_file_is_owner_only(directory, tmp_path):
     assert (tmp_path / "ikuflow.db").stat().st_mode & 0o077 == 0

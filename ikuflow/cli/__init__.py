@@ -37,18 +37,48 @@ of --at values without an offset, default Asia/Jakarta)."""
 class _Group(TyperGroup):
     """Turns an ikuflow error anywhere below into one line on stderr and its exit code."""
 
+    def parse_args(self, ctx, args):
+        # An argument that is not UTF-8 (a Latin-1 file name, a stray byte) reaches Python as
+        # lone surrogates that no database, file or e-mail can hold: refuse it here, by name.
+        for arg in args:
+            if _not_text(arg):
+                shown = arg.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+                typer.echo(f"error: argument '{shown}' is not valid "
+                           "UTF-8 text; retype it or set a UTF-8 locale", err=True)
+                raise typer.Exit(2)
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except IkuflowError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(exc.exit_code) from None
-        except Exception as exc:  # a database error is the operator's to fix, not a traceback
-            if type(exc).__module__.split(".")[0] not in ("sqlite3", "sqlalchemy"):
+        except UnicodeEncodeError as exc:
+            if "surrogates" not in str(exc):
                 raise
-            typer.echo(f"error: database error: {exc}; is IKUFLOW_DATABASE_URL an ikuflow "
+            # the same, from the environment (IKUFLOW_USER, --as via its envvar)
+            typer.echo("error: a value from the command line or the environment is not valid UTF-8 "
+                       "text; retype it or set a UTF-8 locale", err=True)
+            raise typer.Exit(2) from None
+        except Exception as exc:  # a database error is the operator's to fix, not a traceback
+            if type(exc).__module__.split(".")[0] not in ("sqlite3", "sqlalchemy", "psycopg", "alembic"):
+                raise
+            # SQLAlchemy's text spans lines (the SQL, its parameters, a link), PostgreSQL's adds
+            # the statement: the driver's first line says it all
+            text = str(getattr(exc, "orig", None) or exc).strip()
+            reason = " ".join((text.splitlines() or [type(exc).__name__])[0].split())
+            typer.echo(f"error: database error: {reason}; is IKUFLOW_DATABASE_URL an ikuflow "
                        "database ('ikuflow init' creates or upgrades one)?", err=True)
             raise typer.Exit(1) from None
+
+
+def _not_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 app = typer.Typer(cls=_Group, help=HELP, rich_markup_mode=None, no_args_is_help=True,

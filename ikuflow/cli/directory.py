@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from ikuflow.cli.common import JSON_OPT, emit_json, say, table
@@ -16,6 +18,7 @@ person_app = typer.Typer(help="People and their roles (coordinator, secretariat,
 
 def register(app: typer.Typer) -> None:
     app.command("init")(init)
+    app.command("backup", epilog="Example: ikuflow backup /var/backups/ikuflow-$(date +%F).db")(backup)
     app.command("delegate", epilog="Example: ikuflow delegate ahmad@pacitan.example.id --to "
                                    "rudi@pacitan.example.id --from 2026-01-20 --until 2026-01-31")(delegate)
     app.command("import", epilog="Examples: ikuflow import examples/directory.yaml; "
@@ -58,9 +61,31 @@ def init(as_json: bool = JSON_OPT) -> None:
     if as_json:
         emit_json(res)
         return
-    say(f"{'created' if res['created'] else 'upgraded'} {res['database']}; workflows: "
+    if res["created"]:
+        what = f"created {res['database']} (schema {res['schema']})"
+    elif res["schema_before"] != res["schema"]:
+        what = f"upgraded {res['database']} (schema {res['schema_before']} -> {res['schema']})"
+    else:
+        what = f"checked {res['database']} (schema {res['schema']}, up to date)"
+    say(f"{what}; workflows: "
         + ", ".join(res["workflows"])
         + (f" (new versions: {', '.join(res['workflows_loaded'])})" if res["workflows_loaded"] else ""))
+
+
+def backup(file: Path = typer.Argument(..., metavar="FILE", help="The new backup file (never overwritten)."),
+           as_json: bool = JSON_OPT) -> None:
+    """Copy the SQLite database to FILE while ikuflow keeps running (SQLite's online backup).
+
+    The copy is checked (PRAGMA quick_check) and appears under FILE only when complete.
+    Restore by stopping ikuflow and copying FILE over the database. For PostgreSQL use pg_dump.
+    """
+    from ikuflow.store.db import backup as do_backup
+
+    res = do_backup(file)
+    if as_json:
+        emit_json(res)
+    else:
+        say(f"backed up {res['documents']} document(s) to {res['backup']} ({res['bytes']:,} bytes)")
 
 
 @office_app.command("add")

@@ -27,13 +27,15 @@ from email.utils import formataddr, formatdate, parseaddr
 
 from ikuflow.calendar import now_utc
 from ikuflow.errors import IkuflowError, UsageError
-from ikuflow.store.db import connect, fmt_ts, write
+from ikuflow.store.db import connect, dialect, fmt_ts, write
 
 log = logging.getLogger("ikuflow.sender")
 
 CLAIM_SQL = ("SELECT id, recipient, subject, body_text, body_html, message_id, attempts FROM outbox"
              " WHERE status = 'pending' AND next_attempt_at <= ?"
              " AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_attempt_at, id LIMIT ?")
+#: PostgreSQL: senders on several nodes lease disjoint rows without waiting on each other
+CLAIM_SQL_PG = CLAIM_SQL + " FOR UPDATE SKIP LOCKED"
 
 
 @dataclass(frozen=True)
@@ -220,7 +222,8 @@ class Sender:
         # never claim more than the connections can send, at worst, before the lease runs out
         limit = max(s.connections, min(self.batch, int(s.lease // s.timeout) * s.connections))
         with write(self.con) as c:
-            rows = c.execute(CLAIM_SQL, (ts, ts, limit)).fetchall()
+            rows = c.execute(CLAIM_SQL_PG if dialect(c) == "postgresql" else CLAIM_SQL,
+                             (ts, ts, limit)).fetchall()
             if rows:
                 c.executemany("UPDATE outbox SET lease_owner = ?, lease_until = ? WHERE id = ?",
                               [(self.owner, fmt_ts(now + timedelta(seconds=self.settings.lease)), r[0])

@@ -2,7 +2,9 @@
 
 SQLite (the embedded default) runs in WAL mode with synchronous=NORMAL, foreign keys on and a
 busy timeout; writes start with BEGIN IMMEDIATE so two writers queue instead of failing half-way.
-Importing this module does not import SQLAlchemy: read paths stay on the stdlib driver.
+PostgreSQL (``postgresql+psycopg://``, the multi-node backend) goes through ``store/pg.py``,
+which presents the same small connection API. Importing this module does not import
+SQLAlchemy or psycopg: read paths stay on the driver they need.
 """
 
 from __future__ import annotations
@@ -23,11 +25,20 @@ def database_url(url: str | None = None) -> str:
     return url or os.environ.get("IKUFLOW_DATABASE_URL") or DEFAULT_URL
 
 
+def is_postgres(url: str) -> bool:
+    return url.startswith(("postgresql://", "postgresql+psycopg://", "postgres://"))
+
+
+def dialect(con) -> str:
+    """'sqlite' or 'postgresql' for a connection from :func:`connect`."""
+    return getattr(con, "dialect", "sqlite")
+
+
 def sqlite_path(url: str) -> str:
     """The file of a ``sqlite:///path`` URL (``sqlite:///:memory:`` is not supported)."""
     if not url.startswith("sqlite:///"):
-        raise UsageError(f"unsupported database URL '{redact(url)}'; use sqlite:///FILE "
-                         "(PostgreSQL arrives with the multi-node backend)")
+        raise UsageError(f"unsupported database URL '{redact(url)}'; use sqlite:///FILE or "
+                         "postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB")
     path = url[len("sqlite:///"):]
     if not path or path == ":memory:":
         raise UsageError("an in-memory database cannot be shared between commands; use sqlite:///FILE")
@@ -35,7 +46,10 @@ def sqlite_path(url: str) -> str:
 
 
 def redact(url: str) -> str:
-    """The URL with any password replaced, safe to print."""
+    """The URL with any password replaced (``user:pw@`` and ``?password=``), safe to print."""
+    import re
+
+    url = re.sub(r"(?i)([?&]password=)[^&]*", r"\1***", url)
     if "@" in url and "://" in url:
         scheme, rest = url.split("://", 1)
         cred, host = rest.rsplit("@", 1)
@@ -51,15 +65,25 @@ def _tune(con: sqlite3.Connection) -> None:
     con.execute("PRAGMA foreign_keys=ON")
 
 
-def connect(url: str | None = None, create: bool = False) -> sqlite3.Connection:
-    """A raw connection in autocommit mode (explicit BEGIN/COMMIT via :func:`write`)."""
-    path = sqlite_path(database_url(url))
+def connect(url: str | None = None, create: bool = False):
+    """A raw connection in autocommit mode (explicit BEGIN/COMMIT via :func:`write`): a
+    ``sqlite3.Connection``, or ``store.pg.Connection`` with the same API for PostgreSQL."""
+    url = database_url(url)
+    if is_postgres(url):
+        from ikuflow.store.pg import Connection
+
+        return Connection(url, create=create)
+    path = sqlite_path(url)
     if not create and not Path(path).exists():
         raise IkuflowError(f"no database at {path}; run 'ikuflow init' first "
                            "(or set IKUFLOW_DATABASE_URL)")
     if create and not Path(path).exists():
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # owner-only from the start
+        try:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # owner-only from the start
+        except OSError as exc:
+            raise IkuflowError(f"cannot create the database file {path}: {exc.strerror or exc}; "
+                               "choose another path in IKUFLOW_DATABASE_URL") from None
     con = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     _tune(con)
     return con
@@ -97,6 +121,10 @@ def sa_engine(url: str | None = None):
     from sqlalchemy import create_engine, event
 
     url = database_url(url)
+    if is_postgres(url):
+        scheme, rest = url.split("://", 1)
+        return create_engine("postgresql+psycopg://" + rest,
+                             connect_args={"options": "-c timezone=UTC -c datestyle=ISO"})
     path = sqlite_path(url)
     engine = create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False})
 
@@ -123,3 +151,45 @@ def parse_ts(value):
     if value is None or isinstance(value, datetime):
         return value
     return datetime.fromisoformat(value)
+
+
+def backup(target: str | Path, url: str | None = None, pages_per_step: int = 1024, progress=None) -> dict:
+    """An online copy of the SQLite database into ``target`` with SQLite's backup API: writers
+    may go on meanwhile (a step that sees a change restarts from there). The copy is written
+    next to ``target`` and renamed into place only when complete, owner-only like the original.
+    PostgreSQL is backed up with pg_dump, not here."""
+    url = database_url(url)
+    if is_postgres(url):
+        raise UsageError("'ikuflow backup' copies SQLite databases; back up PostgreSQL with "
+                         f"pg_dump, e.g. pg_dump -Fc -f ikuflow.dump '{redact('postgresql://' + url.split('://', 1)[1])}'")
+    target = Path(target)
+    if target.is_dir():
+        raise UsageError(f"{target} is a folder; give the backup's file name, e.g. {target / 'ikuflow-backup.db'}")
+    if target.exists():
+        raise UsageError(f"{target} exists; give a new file name (a backup never overwrites)")
+    if not target.parent.is_dir():
+        raise UsageError(f"folder {target.parent} does not exist; create it first")
+    src = connect(url)
+    if Path(sqlite_path(url)).resolve() == target.resolve():
+        raise UsageError("the backup cannot be the database itself")
+    partial = target.with_name(f".{target.name}.partial")
+    partial.unlink(missing_ok=True)
+    os.close(os.open(partial, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600))
+    try:
+        dst = sqlite3.connect(partial)
+        try:
+            src.backup(dst, pages=pages_per_step, progress=progress)
+            dst.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal beside it
+            ok = dst.execute("PRAGMA quick_check").fetchone()[0]
+            docs = dst.execute("SELECT count(*) FROM document").fetchone()[0]
+        finally:
+            dst.close()
+        if ok != "ok":
+            raise IkuflowError(f"the copy failed its integrity check ({ok}); nothing was written")
+        os.replace(partial, target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    finally:
+        src.close()
+    return {"backup": str(target), "bytes": target.stat().st_size, "documents": docs}

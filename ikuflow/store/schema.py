@@ -103,8 +103,14 @@ class Document(SQLModel, table=True):
 
 
 class History(SQLModel, table=True):
+    """One row per step of a document: ``version`` is the document version the step produced
+    (0 for its creation), unique per document, so no two writers can both record a step from
+    the same version: a lost update is impossible in the database itself, not only in the code."""
+
+    __table_args__ = (Index("ux_history_version", "document_id", "version", unique=True),)
     id: Optional[int] = Field(default=None, primary_key=True)
-    document_id: int = Field(foreign_key="document.id", index=True)
+    document_id: int = Field(foreign_key="document.id")
+    version: int
     at: datetime
     actor: str
     acting_for: Optional[str] = None

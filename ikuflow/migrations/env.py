@@ -1,0 +1,35 @@
+"""Alembic environment for ikuflow: the database comes from ``ikuflow.migrations.upgrade`` (or
+IKUFLOW_DATABASE_URL), never from an ini file, so one code path serves the CLI and the tests."""
+
+from alembic import context
+
+from ikuflow.store.db import database_url, sa_engine
+
+config = context.config
+
+
+def run() -> None:
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        _migrate(connection)
+        return
+    engine = sa_engine(config.attributes.get("url") or database_url())
+    try:
+        with engine.connect() as connection:
+            _migrate(connection)
+    finally:
+        engine.dispose()
+
+
+def _migrate(connection) -> None:
+    from sqlmodel import SQLModel
+
+    import ikuflow.store.schema  # noqa: F401  (registers the tables on SQLModel.metadata)
+
+    context.configure(connection=connection, target_metadata=SQLModel.metadata,
+                      render_as_batch=True, compare_type=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+run()

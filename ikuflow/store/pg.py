@@ -1,0 +1,132 @@
+"""PostgreSQL through psycopg 3, behind the small part of the sqlite3 connection API the
+service layer uses, so one body of SQL serves both backends.
+
+The SQL is written once, in the common subset of SQLite and PostgreSQL, with ``?``
+placeholders; :func:`translate` makes the few spelling changes PostgreSQL needs (and caches
+them). Values come back as on SQLite: timestamps as ``YYYY-MM-DD HH:MM:SS.ffffff`` text in
+naive UTC, dates as ``YYYY-MM-DD``, so code above this module never asks which database it is
+on, except to add ``FOR UPDATE SKIP LOCKED`` to claims (``dialect``).
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from functools import lru_cache
+
+from ikuflow.errors import IkuflowError
+from ikuflow.store.db import BUSY_TIMEOUT_MS
+
+_INSERT_OR_IGNORE = re.compile(r"^\s*INSERT\s+OR\s+IGNORE\s+INTO\b", re.I)
+
+
+@lru_cache(maxsize=512)
+def translate(sql: str) -> str:
+    """SQLite spelling to PostgreSQL: ``?`` placeholders, BEGIN IMMEDIATE, INSERT OR IGNORE."""
+    if sql.strip().upper() == "BEGIN IMMEDIATE":
+        return "BEGIN"
+    out = sql.replace("%", "%%").replace("?", "%s")
+    if _INSERT_OR_IGNORE.match(out):
+        out = _INSERT_OR_IGNORE.sub("INSERT INTO", out, count=1) + " ON CONFLICT DO NOTHING"
+    return out
+
+
+class IntegrityError(sqlite3.IntegrityError):
+    """A PostgreSQL constraint violation, raised as the sqlite3 one the callers already catch."""
+
+
+class Busy(sqlite3.OperationalError):
+    """A lock wait that ran out, a deadlock or a serialization failure: the caller's
+    'database is busy' path (``store.db.is_busy``) handles it as on SQLite."""
+
+
+def conninfo(url: str) -> str:
+    """``postgresql+psycopg://...`` (SQLAlchemy's form) to libpq's ``postgresql://...``."""
+    scheme, rest = url.split("://", 1)
+    return "postgresql://" + rest
+
+
+class Connection:
+    """A psycopg connection in autocommit mode; transactions are explicit BEGIN ... COMMIT,
+    exactly as on SQLite."""
+
+    dialect = "postgresql"
+
+    def __init__(self, url: str, create: bool = False) -> None:
+        import psycopg
+
+        try:
+            self.raw = psycopg.connect(conninfo(url), autocommit=True, connect_timeout=10,
+                                       options=f"-c timezone=UTC -c datestyle=ISO -c lock_timeout={BUSY_TIMEOUT_MS}")
+        except psycopg.OperationalError as exc:
+            from ikuflow.store.db import redact
+
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise IkuflowError(f"cannot connect to {redact(url)}: {first}") from None
+        _text_times(self.raw)
+        if not create and self.raw.execute("SELECT to_regclass('document')").fetchone()[0] is None:
+            from ikuflow.store.db import redact
+
+            self.raw.close()
+            raise IkuflowError(f"no ikuflow tables in {redact(url)}; run 'ikuflow init' first "
+                               "(or set IKUFLOW_DATABASE_URL)")
+
+    def execute(self, sql: str, params=()):
+        import psycopg
+
+        cur = self.raw.cursor()
+        try:
+            cur.execute(translate(sql), params or None)
+        except psycopg.IntegrityError as exc:
+            raise IntegrityError(str(exc).splitlines()[0]) from exc
+        except (psycopg.errors.LockNotAvailable, psycopg.errors.DeadlockDetected,
+                psycopg.errors.SerializationFailure) as exc:
+            raise Busy(f"database is locked ({type(exc).__name__})") from exc
+        return cur
+
+    def executemany(self, sql: str, seq):
+        import psycopg
+
+        seq = list(seq)
+        cur = self.raw.cursor()
+        if seq:
+            try:
+                cur.executemany(translate(sql), seq)
+            except psycopg.IntegrityError as exc:
+                raise IntegrityError(str(exc).splitlines()[0]) from exc
+            except (psycopg.errors.LockNotAvailable, psycopg.errors.DeadlockDetected,
+                    psycopg.errors.SerializationFailure) as exc:
+                raise Busy(f"database is locked ({type(exc).__name__})") from exc
+        return cur
+
+    @property
+    def in_transaction(self) -> bool:
+        from psycopg.pq import TransactionStatus
+
+        return self.raw.info.transaction_status != TransactionStatus.IDLE
+
+    def close(self) -> None:
+        self.raw.close()
+
+    def __del__(self) -> None:  # as sqlite3 does: a connection dropped unclosed closes quietly
+        raw = getattr(self, "raw", None)
+        if raw is not None and not raw.closed:
+            raw.close()
+
+
+def _text_times(raw) -> None:
+    """Load timestamps and dates as the text SQLite stores (see the module docstring)."""
+    from psycopg.adapt import Loader
+
+    class TimestampText(Loader):
+        def load(self, data) -> str:
+            s = bytes(data).decode()
+            head, _, frac = s.partition(".")
+            return f"{head}.{frac:0<6}"
+
+    class DateText(Loader):
+        def load(self, data) -> str:
+            return bytes(data).decode()
+
+    raw.adapters.register_loader("timestamp", TimestampText)
+    raw.adapters.register_loader("date", DateText)
