@@ -183,10 +183,7 @@ def parse_text(text: str, file: str) -> Workflow:
 
     r = _Reader(file)
     try:
-        deep = nesting_problem(text, file)
-        if deep is not None:
-            raise DefinitionError([deep])
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = compose(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"column {mark.column + 1}" if mark else "(file)"
@@ -207,22 +204,27 @@ def parse_text(text: str, file: str) -> Workflow:
     return wf
 
 
-def nesting_problem(text: str, file: str) -> Problem | None:
-    """A problem if ``text`` nests deeper than MAX_DEPTH. It reads PyYAML's event stream, which,
-    unlike its composer, does not recurse: a deep file is a problem, not a RecursionError.
-    Raises yaml.YAMLError for text that is not YAML."""
+def compose(text: str):
+    """``yaml.compose`` with the SafeLoader, refusing nesting deeper than MAX_DEPTH: PyYAML's
+    composer recurses per level, so a deep file would be a RecursionError, not a problem.
+    Raises yaml.YAMLError (with ``problem`` and ``problem_mark``) like any unreadable YAML."""
     import yaml
 
-    depth = 0
-    for ev in yaml.parse(text, Loader=yaml.SafeLoader):
-        if isinstance(ev, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-            depth += 1
-            if depth > MAX_DEPTH:
-                return Problem(file, "(file)", f"nested more than {MAX_DEPTH} levels deep; a "
-                               "workflow or directory file needs four or five", ev.start_mark.line + 1)
-        elif isinstance(ev, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-            depth -= 1
-    return None
+    class Loader(yaml.SafeLoader):
+        depth = 0
+
+        def compose_node(self, parent, index):
+            self.depth += 1
+            try:
+                if self.depth > MAX_DEPTH:
+                    raise yaml.composer.ComposerError(
+                        None, None, f"nested more than {MAX_DEPTH} levels deep; a workflow or "
+                        "directory file needs four or five", self.peek_event().start_mark)
+                return super().compose_node(parent, index)
+            finally:
+                self.depth -= 1
+
+    return yaml.compose(text, Loader=Loader)
 
 
 def load_file(path: str | Path) -> Workflow:
