@@ -8,6 +8,8 @@ from datetime import time, timedelta
 
 import pytest
 
+pytestmark = pytest.mark.no_database
+
 from conftest import WORKFLOWS
 from ikuflow.definition import check_files, load_file, parse_text
 from ikuflow.definition.model import Deadline, Escalation

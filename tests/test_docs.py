@@ -12,6 +12,8 @@ import subprocess
 import sys
 
 import pytest
+
+pytestmark = pytest.mark.no_database
 import yaml
 
 from conftest import ROOT

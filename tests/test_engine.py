@@ -6,6 +6,8 @@ from datetime import date, datetime
 
 import pytest
 
+pytestmark = pytest.mark.no_database
+
 from conftest import WORKFLOWS
 from ikuflow.definition import load_file, parse_text
 from ikuflow.definition.model import EventDef, StateDef, Workflow

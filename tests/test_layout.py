@@ -6,7 +6,11 @@ import ast
 import re
 from pathlib import Path
 
+import pytest
+
 from conftest import ROOT
+
+pytestmark = pytest.mark.no_database
 
 PKG = ROOT / "ikuflow"
 CORE = [PKG / "engine.py", PKG / "calendar.py", *sorted((PKG / "definition").glob("*.py"))]
