@@ -661,8 +661,10 @@ class Service:
 
         Each (document, version, action time, recipient) cause is one outbox row, unique, so two
         passes can never write the same reminder twice; a pass after downtime sends only each
-        document's most recent action. A person with several causes in a batch gets one digest
-        (its causes are kept as 'merged' rows). ``stop()`` is checked between batches.
+        document's most recent action. The batches write their causes as 'held' rows; when the
+        batches are done, each person's held rows become one e-mail: the reminder itself, or one
+        digest listing them all (the causes kept as 'merged' rows). Held rows a crashed pass left
+        behind go into the next pass's digests. ``stop()`` is checked between batches.
         """
         now = at or now_utc()
         ts = fmt_ts(now)
@@ -676,7 +678,7 @@ class Service:
                 details = {} if not claimed else {r[0]: r[1:] for r in c.execute(
                     "SELECT id, title, year, signing_date FROM document WHERE id IN (%s)"
                     % ",".join("?" * len(claimed)), [r[0] for r in claimed])}
-                items: dict[str, list] = {}  # recipient e-mail -> [(person, item, cause, doc_id)]
+                held = []  # one outbox row per (document, action, recipient), rendered after the batches
                 moves = []
                 for doc_id, key, state, version, due, nxt, wf, wfv, off, div in claimed:
                     tz, parent, office_name, _ = d.offices[off]
@@ -708,8 +710,12 @@ class Service:
                                  if a <= today <= b]
                     for p in {p["email"]: p for p in told}.values():
                         cause = f"{act.kind}:{doc_id}:{version}:{fmt_ts(act.at)}:{p['email']}"
-                        items.setdefault(p["email"], []).append((p, item, cause, doc_id))
-                totals["emails"] += self._queue_reminders(c, items, ts)
+                        payload = json.dumps({"key": key, "kind": act.kind, "state": state,
+                                              "at": item["at"], "recipient_role": p["role"],
+                                              "item": item, "recipient": p}, ensure_ascii=False)
+                        held.append((doc_id, act.kind, cause, p["email"], act.kind, payload,
+                                     message_id(cause, self._domain), None, None, None, "held", ts, ts))
+                c.executemany(OUTBOX_SQL.replace("INSERT INTO", "INSERT OR IGNORE INTO"), held)
                 # compare-and-set: a document another pass already moved is left alone
                 c.executemany("UPDATE document SET next_action_at = ? WHERE id = ?"
                               " AND next_action_at = ?", moves)
@@ -717,44 +723,45 @@ class Service:
             totals["batches"] += 1
             if len(claimed) < batch:
                 break
+        totals["emails"] = self._send_held(ts)
         return totals
 
-    def _queue_reminders(self, c, items: dict, ts: str) -> int:
-        """Write one outbox row per cause (new causes only), rendered when it is the person's
-        only item, else 'merged' under one rendered digest. Returns the e-mails queued."""
-        insert = OUTBOX_SQL.replace("INSERT INTO", "INSERT OR IGNORE INTO")
-        queued = 0
-        for email, entries in items.items():
-            single = len(entries) == 1
-            fresh = []
-            for p, item, cause, doc_id in entries:
-                mail = self.renderer().render(item["kind"], {
-                    **item, "recipient": p, "actor": {"name": "", "email": ""},
-                    "event": {"name": item["kind"], "title": ""}, "comment": None,
-                    "you_must_act": p["name"] in item["must_act"], "items": []}) if single else None
-                payload = json.dumps({"key": item["document"]["key"], "kind": item["kind"],
-                                      "state": item["document"]["state"], "at": item["at"],
-                                      "recipient_role": p["role"]}, ensure_ascii=False)
-                if c.execute(insert, (doc_id, item["kind"], cause, email, item["kind"], payload,
-                                      message_id(cause, self._domain), mail and mail.subject,
-                                      mail and mail.text, mail and mail.html,
-                                      "pending" if single else "merged", ts, ts)).rowcount > 0:
-                    fresh.append((p, item, cause))
-            if single:
-                queued += len(fresh)
-            elif fresh:
-                p = fresh[0][0]
-                kinds = [it["kind"] for _, it, _ in fresh]
+    def _send_held(self, ts: str) -> int:
+        """Turn every held reminder row into e-mail, one per person: the single reminder itself,
+        or one digest of all of them (its causes become 'merged'). Returns the e-mails queued."""
+        pg = dialect(self.con) == "postgresql"
+        with write(self.con) as c:
+            rows = c.execute("SELECT id, recipient, cause, payload FROM outbox WHERE status = 'held'"
+                             " ORDER BY id" + (" FOR UPDATE SKIP LOCKED" if pg else "")).fetchall()
+            people: dict[str, list] = {}
+            for row_id, email, cause, payload in rows:
+                people.setdefault(email, []).append((row_id, cause, json.loads(payload)))
+            for email, entries in people.items():
+                p = entries[0][2]["recipient"]
+                if len(entries) == 1:
+                    row_id, _, data = entries[0]
+                    item = data["item"]
+                    mail = self.renderer().render(item["kind"], {
+                        **item, "recipient": p, "actor": {"name": "", "email": ""},
+                        "event": {"name": item["kind"], "title": ""}, "comment": None,
+                        "you_must_act": p["name"] in item["must_act"], "items": []})
+                    c.execute("UPDATE outbox SET status = 'pending', subject = ?, body_text = ?,"
+                              " body_html = ?, next_attempt_at = ? WHERE id = ?",
+                              (mail.subject, mail.text, mail.html, ts, row_id))
+                    continue
+                items = [data["item"] for _, _, data in entries]
+                causes = sorted(cause for _, cause, _ in entries)
                 mail = self.renderer().render("digest", {
-                    "recipient": p, "items": [it for _, it, _ in fresh],
-                    "kind": "escalation" if "escalation" in kinds else "reminder"})
-                cause = "digest:" + hashlib.sha256("|".join(sorted(c_ for _, _, c_ in fresh)).encode()).hexdigest()[:32]
-                payload = json.dumps({"kind": "digest", "causes": [c_ for _, _, c_ in fresh],
-                                      "keys": [it["document"]["key"] for _, it, _ in fresh]})
-                queued += c.execute(insert, (None, "digest", cause, email, "digest", payload,
-                                             message_id(cause, self._domain), mail.subject, mail.text,
-                                             mail.html, "pending", ts, ts)).rowcount > 0
-        return queued
+                    "recipient": p, "items": items,
+                    "kind": "escalation" if any(it["kind"] == "escalation" for it in items) else "reminder"})
+                cause = "digest:" + hashlib.sha256("|".join(causes).encode()).hexdigest()[:32]
+                payload = json.dumps({"kind": "digest", "causes": causes,
+                                      "keys": [it["document"]["key"] for it in items]})
+                c.execute(OUTBOX_SQL.replace("INSERT INTO", "INSERT OR IGNORE INTO"),
+                          (None, "digest", cause, email, "digest", payload, message_id(cause, self._domain),
+                           mail.subject, mail.text, mail.html, "pending", ts, ts))
+                c.executemany("UPDATE outbox SET status = 'merged' WHERE id = ?", [(e[0],) for e in entries])
+        return len(people)
 
     # --- versioned workflows ------------------------------------------------------------------
     def migrate(self, name: str, dry_run: bool = True, actor: str = "operator",

@@ -40,11 +40,11 @@ def test_a_new_database_has_exactly_the_models_schema(database_url):
     from ikuflow import admin, migrations
 
     res = admin.init()
-    assert res["created"] and res["schema"] == migrations.head() == "0002"
+    assert res["created"] and res["schema"] == migrations.head() == "0003"
     assert schema_diff(database_url) == []
-    assert migrations.current(database_url) == "0002"
+    assert migrations.current(database_url) == "0003"
     again = admin.init()  # idempotent
-    assert not again["created"] and again["schema_before"] == again["schema"] == "0002"
+    assert not again["created"] and again["schema_before"] == again["schema"] == "0003"
 
 
 def fill_previous_schema(con) -> None:
@@ -101,7 +101,7 @@ def test_init_upgrades_a_database_of_the_previous_schema_and_loses_nothing(datab
 
     p = run_ikuflow("init")
     assert p.returncode == 0, p.stderr
-    assert "upgraded" in p.stdout and "0001 -> 0002" in p.stdout
+    assert "upgraded" in p.stdout and "0001 -> 0003" in p.stdout
 
     con = db()
     after = {t: dump(con, t, skip=("version",) if t == "history" else ()) for t in TABLES}

@@ -287,6 +287,50 @@ def test_several_overdue_documents_one_digest_per_person(svc, peer):
     assert deliver()["sent"] == 0 and len(peer.received) == 5
 
 
+def three_overdue_documents(svc) -> list[str]:
+    from ikuflow import admin
+
+    admin.add_person(EKO, "Eko Prasetyo", "coordinator", "pacitan", "penanganan")
+    return [svc.new("pacitan", division, 2026, SIGNING, coord, at=utc("2026-01-12T09:00+07:00"))["key"]
+            for division, coord in (("sdmo", COORD), ("hukum", COORD_HUKUM), ("penanganan", EKO))]
+
+
+def test_one_digest_per_person_per_pass_even_across_batches(svc, peer):
+    """PRODUCT.md: one digest per person per tick, whatever the batch size."""
+    keys = three_overdue_documents(svc)
+    flush(peer)
+    res = svc.tick(at=datetime(2026, 1, 25, 12), batch=1)
+    assert res["batches"] >= 3 and res["escalations"] == 3
+    deliver()
+    assert sorted(r for m in peer.received for r in m.rcpt_tos) == sorted([SECR, CHAIR, COORD, COORD_HUKUM, EKO])
+    [digest] = [m for m in peer.received if m.rcpt_tos == [SECR]]
+    assert all(key in digest.text for key in keys)
+    assert outbox("status = 'held'") == []
+
+
+def test_reminders_held_by_a_pass_that_died_go_out_with_the_next_pass(svc, peer, monkeypatch):
+    from ikuflow.service import Service
+
+    keys = three_overdue_documents(svc)
+    flush(peer)
+
+    def die(self, ts):
+        raise KeyboardInterrupt("killed after its batches, before rendering")
+
+    with monkeypatch.context() as m:
+        m.setattr(Service, "_send_held", die)
+        with pytest.raises(KeyboardInterrupt):
+            svc.tick(at=datetime(2026, 1, 25, 12))
+    held = outbox("status = 'held'")
+    assert len(held) == 3 * 3 and deliver()["sent"] == 0  # committed, not sendable yet
+    res = svc.tick(at=datetime(2026, 1, 25, 12, 5))  # nothing new is due: only the held rows
+    assert res["escalations"] == 0 and res["emails"] == 5
+    deliver()
+    assert sorted(r for m in peer.received for r in m.rcpt_tos) == sorted([SECR, CHAIR, COORD, COORD_HUKUM, EKO])
+    [digest] = [m for m in peer.received if m.rcpt_tos == [SECR]]
+    assert all(key in digest.text for key in keys)
+
+
 # --- faults ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("stage", ["RCPT", "DATA"])
 def test_a_4xx_reply_is_retried_and_delivered_once(svc, doc, peer, stage):

@@ -124,6 +124,9 @@ class Outbox(SQLModel, table=True):
     __table_args__ = (
         Index("ix_outbox_pending", "next_attempt_at", "id", sqlite_where=text("status = 'pending'"),
               postgresql_where=text("status = 'pending'")),
+        # reminders a scheduler pass has written and not yet rendered into e-mail (see tick)
+        Index("ix_outbox_held", "id", sqlite_where=text("status = 'held'"),
+              postgresql_where=text("status = 'held'")),
         # One e-mail per cause. An event's cause names the document version it created, which
         # the guarded UPDATE makes unique already; the scheduler's causes need the index.
         Index("ux_outbox_cause", "cause", unique=True, sqlite_where=text("kind <> 'event'"),
@@ -140,7 +143,8 @@ class Outbox(SQLModel, table=True):
     subject: Optional[str] = None  # the rendered e-mail, written with its cause
     body_text: Optional[str] = None
     body_html: Optional[str] = None
-    status: str = "pending"  # pending | sent | dead | merged (delivered inside a digest row)
+    status: str = "pending"  # held (a pass's reminder not yet rendered) | pending | sent | dead |
+    #                          merged (delivered inside a digest row)
     attempts: int = 0
     next_attempt_at: datetime
     lease_owner: Optional[str] = None
