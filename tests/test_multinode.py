@@ -176,7 +176,7 @@ def test_four_serve_processes_send_each_due_reminder_once(tmp_path, smtp_env):
     from ikuflow import admin
     from ikuflow.calendar import now_utc
     from ikuflow.service import Service
-    from ikuflow.store.db import fmt_ts
+    from ikuflow.store.db import fmt_ts, parse_ts
 
     started = time.monotonic()
     admin.init()
@@ -194,7 +194,7 @@ def test_four_serve_processes_send_each_due_reminder_once(tmp_path, smtp_env):
                            " JOIN office o ON o.code = d.office_code").fetchall()
     svc.close()
     assert len(docs) == 2000
-    assert all(nxt <= fmt_ts(now) for *_, nxt in docs), "every document must be due at once"
+    assert all(parse_ts(nxt) <= now for *_, nxt in docs), "every document must be due at once"
     # (document, recipient) -> the one action the scheduler must send, as the workflow file says
     expected = {}
     for doc_id, office, tz, _ in docs:
