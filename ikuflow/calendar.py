@@ -18,6 +18,9 @@ from ikuflow.errors import UsageError
 
 UTC = timezone.utc
 ZONE_NAMES = {"Asia/Jakarta": "WIB", "Asia/Makassar": "WITA", "Asia/Jayapura": "WIT"}
+#: The clock (``--at``) must lie in these years: wide enough for planning and back-filling,
+#: narrow enough that due times, reminders and escalations computed from it stay in range.
+CLOCK_YEARS = (1970, 2999)
 
 
 @lru_cache(maxsize=64)
@@ -59,7 +62,15 @@ def parse_at(text: str | None) -> datetime:
                          "2026-01-27T10:00+07:00 or 2026-01-27") from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=default_zone())
-    return dt.astimezone(UTC).replace(tzinfo=None)
+    lo, hi = CLOCK_YEARS
+    try:
+        utc = dt.astimezone(UTC).replace(tzinfo=None)
+    except OverflowError:  # 0001-01-01 east of UTC, 9999-12-31T23:59 west of it
+        utc = None
+    if utc is None or not lo <= utc.year <= hi:
+        raise UsageError(f"'{text}' is out of range; give a date-time between {lo} and {hi}, "
+                         "like 2026-01-27T10:00+07:00") from None
+    return utc
 
 
 def parse_date(text: str, what: str = "date") -> date:
@@ -133,12 +144,16 @@ def working_days_before(d: date, n: int, extra: Overrides = NO_OVERRIDES) -> dat
 def due_at(signing_date: date, deadline: Deadline, tz: str,
            extra: Overrides = NO_OVERRIDES) -> datetime:
     """The due time (naive UTC) of a step with ``deadline`` for an office in ``tz``."""
-    if deadline.unit == "calendar_days":
-        day = signing_date - timedelta(days=deadline.days_before)
-    else:
-        day = working_days_before(signing_date, deadline.days_before, extra)
-    local = datetime.combine(day, deadline.at, tzinfo=zone(tz))
-    return local.astimezone(UTC).replace(tzinfo=None)
+    try:
+        if deadline.unit == "calendar_days":
+            day = signing_date - timedelta(days=deadline.days_before)
+        else:
+            day = working_days_before(signing_date, deadline.days_before, extra)
+        local = datetime.combine(day, deadline.at, tzinfo=zone(tz))
+        return local.astimezone(UTC).replace(tzinfo=None)
+    except OverflowError:  # a signing date in the first days of year 1
+        raise UsageError(f"signing date {signing_date.isoformat()} is out of range: its due times "
+                         "would fall before year 1; give a real signing date like 2026-01-28") from None
 
 
 def load_overrides(path) -> Overrides:

@@ -52,7 +52,7 @@ class _Group(TyperGroup):
         try:
             return super().invoke(ctx)
         except IkuflowError as exc:
-            typer.echo(f"error: {exc}", err=True)
+            typer.echo(_message(exc), err=True)
             raise typer.Exit(exc.exit_code) from None
         except UnicodeEncodeError as exc:
             if "surrogates" not in str(exc):
@@ -71,6 +71,17 @@ class _Group(TyperGroup):
             typer.echo(f"error: database error: {reason}; is IKUFLOW_DATABASE_URL an ikuflow "
                        "database ('ikuflow init' creates or upgrades one)?", err=True)
             raise typer.Exit(1) from None
+
+
+def _message(exc: IkuflowError) -> str:
+    """One line, or for a file's problems a head line and one line per problem."""
+    from ikuflow.cli.common import one_line
+
+    problems = getattr(exc, "problems", None)
+    if problems:
+        head = str(exc).split("\n", 1)[0]
+        return "\n".join([f"error: {one_line(head)}"] + [f"  {one_line(str(p))}" for p in problems])
+    return f"error: {one_line(str(exc))}"
 
 
 def _not_text(value: str) -> bool:

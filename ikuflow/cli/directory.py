@@ -152,7 +152,7 @@ def person_add(email: str = typer.Argument(..., help="E-mail address: the person
     """Add a person with a role at an office; run again to give them another role."""
     from ikuflow.admin import add_person
 
-    res = add_person(email, name, role, office, division)
+    res = add_person(email, name, role, office, division or None)  # --division "": no division
     if as_json:
         emit_json(res)
     else:

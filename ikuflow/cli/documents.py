@@ -6,7 +6,8 @@ from typing import List
 
 import typer
 
-from ikuflow.cli.common import JSON_OPT, as_option, at_option, clock, emit_json, say, table
+from ikuflow.cli.common import (INT_MAX, JSON_OPT, YEARS, actor_of, as_option, at_option, clock, emit_json,
+                                say, table)
 
 
 EXAMPLES = {
@@ -57,21 +58,25 @@ def new(office: str = typer.Option(None, "--office", help="Office code, e.g. pac
     With --all-offices, create the year's documents of every office and division in one
     transaction and print what was created and what was refused, and why.
     """
-    from ikuflow.calendar import parse_date
+    from ikuflow.calendar import CLOCK_YEARS, parse_date
     from ikuflow.errors import UsageError
 
     when = clock(at)
     signing = parse_date(signing_date, "signing date")
+    lo, hi = CLOCK_YEARS
+    if not lo <= signing.year <= hi:
+        raise UsageError(f"signing date {signing_date} is out of range; give a date between {lo} "
+                         f"and {hi}, like 2026-01-28")
     if not all_offices:
         if not office or not division:
             raise UsageError("say which document: --office CODE --division CODE (or --all-offices)")
-        res = _service().new(office, division, year, signing, actor or "", title, workflow, when)
+        res = _service().new(office, division, year, signing, actor_of(actor), title, workflow, when)
         emit_json(res) if as_json else say(res["key"])
         return
     if title:
         raise UsageError("--title names one document; leave it out with --all-offices")
     res = _bulk(lambda progress: _service().new_many(
-        year, signing, actor or "", [office] if office else None, [division] if division else None,
+        year, signing, actor_of(actor), [office] if office else None, [division] if division else None,
         level or None, workflow, when, all_or_nothing, progress))
     if as_json:
         emit_json({k: v for k, v in res.items()})
@@ -99,7 +104,7 @@ def _bulk(work):
 def advance(key: str = typer.Argument(None, help="Document key, e.g. pacitan-sdmo-2026."),
             event: str = typer.Argument(None, help="Event to fire: submit, synchronize, approve, sign, send_back."),
             comment: str = typer.Option(None, "--comment", "-m", help="Why (required for send_back)."),
-            if_version: int = typer.Option(None, "--if-version",
+            if_version: int = typer.Option(None, "--if-version", min=0, max=INT_MAX,
                                            help="Refuse (exit 6) unless the document is at this version."),
             from_file: str = typer.Option(None, "--from-file", metavar="FILE",
                                           help="Many at once: a CSV with key,event[,comment] per line."),
@@ -108,7 +113,7 @@ def advance(key: str = typer.Argument(None, help="Document key, e.g. pacitan-sdm
             state: str = typer.Option(None, "--state", help="Filter for --event."),
             office: str = typer.Option(None, "--office", help="Filter for --event (the office only)."),
             division: str = typer.Option(None, "--division", help="Filter for --event."),
-            year: int = typer.Option(None, "--year", help="Filter for --event."),
+            year: int = typer.Option(None, "--year", **YEARS, help="Filter for --event."),
             all_or_nothing: bool = typer.Option(False, "--all-or-nothing",
                                                 help="Many at once: change nothing if any is refused."),
             actor: str = as_option(), at: str = at_option(), as_json: bool = JSON_OPT) -> None:
@@ -125,7 +130,7 @@ def advance(key: str = typer.Argument(None, help="Document key, e.g. pacitan-sdm
         if not key or not event:
             raise UsageError("say what to fire: ikuflow advance KEY EVENT (or --from-file FILE, "
                              "or --event EVENT with filters)")
-        res = _service().advance(key, event, actor or "", comment, when, if_version)
+        res = _service().advance(key, event, actor_of(actor), comment, when, if_version)
         emit_json(res) if as_json else say(res["state"])
         return
     if key or event or if_version is not None or (from_file and bulk_event):
@@ -137,7 +142,7 @@ def advance(key: str = typer.Argument(None, help="Document key, e.g. pacitan-sdm
         if not any((state, office, division, year)):
             raise UsageError("--event needs at least one filter (--state, --office, --division, --year)")
         items = [(r["key"], bulk_event, comment) for r in svc.list(state, office, division, year, at=when)]
-    res = _bulk_advance(svc, items, actor or "", when, all_or_nothing)
+    res = _bulk_advance(svc, items, actor_of(actor), when, all_or_nothing)
     if as_json:
         emit_json(res)
     else:
@@ -208,7 +213,7 @@ def status(key: str = typer.Argument(..., help="Document key, e.g. pacitan-sdmo-
 def list_(state: str = typer.Option(None, "--state", help="Only documents in this state."),
           office: str = typer.Option(None, "--office", help="Only this office."),
           division: str = typer.Option(None, "--division", help="Only this division."),
-          year: int = typer.Option(None, "--year", help="Only this year."),
+          year: int = typer.Option(None, "--year", **YEARS, help="Only this year."),
           overdue: bool = typer.Option(False, "--overdue", help="Only overdue documents."),
           at: str = at_option(), as_json: bool = JSON_OPT) -> None:
     """List documents, filtered."""
@@ -246,7 +251,7 @@ def overdue(office: str = typer.Option(None, "--office", help="Only this office 
 
 
 def tick(at: str = at_option(),
-         batch: int = typer.Option(500, "--batch", min=1, help="Documents per transaction."),
+         batch: int = typer.Option(500, "--batch", min=1, max=1_000_000, help="Documents per transaction."),
          as_json: bool = JSON_OPT) -> None:
     """One scheduler pass: due reminders and escalations into the outbox, then exit (for cron)."""
     res = _service().tick(clock(at), batch)
@@ -257,8 +262,8 @@ def tick(at: str = at_option(),
             f"{res['escalations']} escalation(s), {res['emails']} e-mail(s) queued")
 
 
-def serve(interval: float = typer.Option(60.0, "--interval", min=0.1, help="Seconds between passes."),
-          batch: int = typer.Option(500, "--batch", min=1, help="Documents per transaction."),
+def serve(interval: float = typer.Option(60.0, "--interval", min=0.1, max=86400, help="Seconds between passes."),
+          batch: int = typer.Option(500, "--batch", min=1, max=1_000_000, help="Documents per transaction."),
           send: bool = typer.Option(True, "--send/--no-send",
                                     help="Also deliver the outbox over SMTP (IKUFLOW_SMTP_*).")) -> None:
     """Run the scheduler (APScheduler) and the e-mail sender until SIGINT or SIGTERM."""
@@ -277,7 +282,7 @@ def serve(interval: float = typer.Option(60.0, "--interval", min=0.1, help="Seco
 
 
 def report(office: str = typer.Option(None, "--office", help="This office and the offices below it."),
-           year: int = typer.Option(None, "--year", help="Only documents of this year."),
+           year: int = typer.Option(None, "--year", **YEARS, help="Only documents of this year."),
            workflow: str = typer.Option("iku", "--workflow", help="Workflow name."),
            html: str = typer.Option(None, "--html", metavar="FILE",
                                     help="Also write a self-contained HTML page with a timeline."),
@@ -290,7 +295,14 @@ def report(office: str = typer.Option(None, "--office", help="This office and th
 
     data = rep.build(_service(), office, year, workflow, clock(at))
     if html:
-        Path(html).write_text(rep.render_html(data), encoding="utf-8")
+        from ikuflow.errors import IkuflowError
+
+        page = rep.render_html(data)
+        try:
+            Path(html).write_text(page, encoding="utf-8")
+        except OSError as exc:
+            raise IkuflowError(f"cannot write {html}: {exc.strerror or exc}; give a file in a folder "
+                               "you can write to") from None
     if as_json:
         emit_json(rep.as_json(data))
         return

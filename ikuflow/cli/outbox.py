@@ -6,11 +6,11 @@ from typing import List, Optional
 
 import typer
 
-from ikuflow.cli.common import JSON_OPT, at_option, clock, emit_json, say, table
+from ikuflow.cli.common import INT_MAX, JSON_OPT, at_option, clock, emit_json, say, table
 
 app = typer.Typer(help="The e-mail outbox: list, show, send and retry.", no_args_is_help=True,
                   rich_markup_mode=None)
-STATUSES = ("pending", "sent", "dead", "merged")
+STATUSES = ("held", "pending", "sent", "dead", "merged")
 
 
 def _con():
@@ -21,7 +21,7 @@ def _con():
 
 @app.command("list")
 def list_(status: str = typer.Option(None, "--status", help="pending, sent, dead or merged."),
-          limit: int = typer.Option(100, "--limit", min=1, help="At most this many rows, newest first."),
+          limit: int = typer.Option(100, "--limit", min=1, max=INT_MAX, help="At most this many rows, newest first."),
           as_json: bool = JSON_OPT) -> None:
     """List outbox rows: recipient, subject, status, attempts, last error."""
     from ikuflow.errors import UsageError
@@ -37,14 +37,19 @@ def list_(status: str = typer.Option(None, "--status", help="pending, sent, dead
     keys = ("id", "kind", "recipient", "subject", "status", "attempts", "next_attempt_at", "sent_at",
             "last_error", "message_id")
     if as_json:
-        emit_json([dict(zip(keys, r)) for r in rows])
+        from ikuflow.store.db import fmt_ts, parse_ts
+
+        # the same text on both backends: 'YYYY-MM-DD HH:MM:SS.ffffff', naive UTC
+        emit_json([{**dict(zip(keys, r)), "next_attempt_at": fmt_ts(parse_ts(r[6])),
+                    "sent_at": fmt_ts(parse_ts(r[7]))} for r in rows])
         return
     table(f"{len(rows)} outbox row(s)", ["id", "kind", "to", "subject", "status", "attempts", "last error"],
           [(r[0], r[1], r[2], r[3] or "", r[4], r[5], r[8] or "") for r in rows])
 
 
 @app.command("show")
-def show(row_id: int = typer.Argument(..., metavar="ID", help="Outbox row id (see 'outbox list')."),
+def show(row_id: int = typer.Argument(..., metavar="ID", min=1, max=INT_MAX,
+                                      help="Outbox row id (see 'outbox list')."),
          html: bool = typer.Option(False, "--html", help="Print the HTML part instead of the text."),
          as_json: bool = JSON_OPT) -> None:
     """Print one e-mail as it is (or will be) sent."""
@@ -79,7 +84,8 @@ def send(at: str = at_option(), as_json: bool = JSON_OPT) -> None:
 
 
 @app.command("retry")
-def retry(ids: Optional[List[int]] = typer.Argument(None, metavar="[ID]...", help="Rows to send again."),
+def retry(ids: Optional[List[int]] = typer.Argument(None, metavar="[ID]...", min=1, max=INT_MAX,
+                                                    help="Rows to send again."),
           dead: bool = typer.Option(False, "--dead", help="Every dead row."),
           at: str = at_option()) -> None:
     """Queue dead (or failing) e-mails again, with their attempts reset."""

@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from ikuflow.cli.common import JSON_OPT, emit_json, say, table
+from ikuflow.cli.common import INT_MAX, JSON_OPT, emit_json, say, table
 
 app = typer.Typer(help="Validate, show and draw workflow definitions.", no_args_is_help=True,
                   rich_markup_mode=None)
@@ -91,7 +91,8 @@ def _fmt_delta(td) -> str:
 
 @app.command()
 def show(name: str = typer.Argument(None, help="Workflow name (default iku) or a .yaml file."),
-         version: int = typer.Option(None, "--version", help="A stored version (default latest)."),
+         version: int = typer.Option(None, "--version", min=1, max=INT_MAX,
+                                     help="A stored version (default latest)."),
          as_json: bool = JSON_OPT) -> None:
     """Show a workflow's states, events, roles, guards and deadlines."""
     wf = _workflow(name, version)
@@ -134,7 +135,8 @@ def show(name: str = typer.Argument(None, help="Workflow name (default iku) or a
 @app.command()
 def graph(name: str = typer.Argument(None, help="Workflow name (default iku) or a .yaml file."),
           fmt: str = typer.Option("mermaid", "--format", help="mermaid or dot."),
-          version: int = typer.Option(None, "--version", help="A stored version (default latest).")) -> None:
+          version: int = typer.Option(None, "--version", min=1, max=INT_MAX,
+                                      help="A stored version (default latest).")) -> None:
     """Print the workflow as a Mermaid or Graphviz (dot) diagram."""
     from ikuflow.errors import UsageError
 

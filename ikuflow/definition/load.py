@@ -73,7 +73,9 @@ class _Reader:
         self.open: set[int] = set()  # collections being read (an alias to one of them loops)
 
     def add(self, location: str, message: str) -> None:
-        self.problems.append(Problem(self.file, shown(location), shown(message), self.lines.get(location)))
+        where = shown(location)
+        where = where if where.strip() else f"'{where}'"  # a top-level key that is blank
+        self.problems.append(Problem(self.file, where, shown(message), self.lines.get(location)))
 
     # --- YAML nodes to values, with lines and duplicate keys ---------------------------------
     def value(self, node: Any, path: str) -> Any:
@@ -451,7 +453,10 @@ def _events(r: _Reader, raw: Any, states: list[str]) -> dict[str, EventDef]:
         for key in ("from", "to", "roles"):
             if key not in body:
                 r.add(f"{path}.{key}", f"'{key}' is missing")
-        sources = r.known(r.names(body.get("from", []), f"{path}.from"), states, "state", f"{path}.from")
+        named = r.names(body.get("from", []), f"{path}.from")
+        sources = r.known(named, states, "state", f"{path}.from")
+        if "from" in body and not named and isinstance(body["from"], list):
+            r.add(f"{path}.from", "no state to fire this event from; name at least one state")
         dest = body.get("to")
         if "to" in body and dest not in states:
             r.add(f"{path}.to", f"unknown state '{dest}'; {hint(str(dest), states)}")
