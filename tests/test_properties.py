@@ -58,13 +58,23 @@ def test_random_event_sequences_keep_the_invariants(svc, steps):
     if svc.con.execute("SELECT 1 FROM document WHERE key = ?", (key,)).fetchone():
         return  # the 101 years are used up in a long run; nothing new to learn from this slot
     svc.new("pacitan", "sdmo", year, SIGNING, COORD, at=utc("2026-01-12T09:00+07:00"))
+    doc_id = svc.con.execute("SELECT id FROM document WHERE key = ?", (key,)).fetchone()[0]
+
+    def snapshot() -> tuple:
+        return (svc.con.execute("SELECT state, version, due_at, next_action_at FROM document WHERE id = ?",
+                                (doc_id,)).fetchone(),
+                svc.con.execute("SELECT count(*) FROM history WHERE document_id = ?", (doc_id,)).fetchone(),
+                svc.con.execute("SELECT count(*) FROM outbox WHERE document_id = ?", (doc_id,)).fetchone())
+
     fired = 0
     for event, actor, comment in steps:
+        before = snapshot()
         try:
             svc.advance(key, event, actor, comment=comment, at=utc("2026-01-28T10:00+07:00"))
             fired += 1
         except IkuflowError as exc:
             assert exc.exit_code in (3, 4, 5)
+            assert snapshot() == before  # a refused event changes nothing
     wf = svc.engine("iku", 1).workflow
     hist = svc.history(key)
     st_ = svc.status(key)
@@ -77,10 +87,14 @@ def test_random_event_sequences_keep_the_invariants(svc, steps):
             assert cur["comment"]
     # the state is the last history row's, the version counts the transitions
     assert st_["state"] == hist[-1]["to"] and st_["version"] == len(hist) - 1 == fired
-    # every transition that tells someone has its e-mails in the outbox
-    doc_id = svc.con.execute("SELECT id FROM document WHERE key = ?", (key,)).fetchone()[0]
-    rows = svc.con.execute("SELECT payload, subject FROM outbox WHERE document_id = ? AND kind = 'event'"
-                           " AND template <> 'create'", (doc_id,)).fetchall()
-    expected = sum(len(svc.people("pacitan", "sdmo", wf.events[h["event"]].notify)) for h in hist[1:])
-    assert len(rows) == expected and all(subject for _, subject in rows)
-    assert all(json.loads(p)["key"] == key for p, _ in rows)
+    # every transition that tells someone has its e-mails in the outbox, one per person, each
+    # linked to its transition by its cause (document, the version it made, recipient)
+    rows = svc.con.execute("SELECT payload, subject, cause, recipient FROM outbox WHERE document_id = ?"
+                           " AND kind = 'event' AND template <> 'create'", (doc_id,)).fetchall()
+    expected = sorted(f"event:{doc_id}:{v}:{p['email']}" for v, h in enumerate(hist[1:], 1)
+                      for p in svc.people("pacitan", "sdmo", wf.events[h["event"]].notify))
+    assert sorted(r[2] for r in rows) == expected and all(r[1] for r in rows)
+    for payload, _, cause, recipient in rows:
+        data, h = json.loads(payload), hist[int(cause.split(":")[2])]
+        assert data["key"] == key and cause.endswith(":" + recipient)
+        assert (data["event"], data["from"], data["to"]) == (h["event"], h["from"], h["to"])
