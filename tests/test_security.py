@@ -374,6 +374,11 @@ def test_header_injection_end_to_end_through_the_cli_and_a_real_smtp_server(cli,
         rows = {r["message_id"]: dict(r) for r in con.execute("SELECT * FROM outbox")}
         con.close()
         assert res["sent"] == len(rows) == len(peer.received) >= 3
+        for row in rows.values():  # the stored rows, as the sender builds them, parsed back
+            stored = {"recipient": row["recipient"], "subject": row["subject"], "text": row["body_text"],
+                      "html": row["body_html"], "message_id": row["message_id"]}
+            raw, msg = parse_sent(stored)
+            assert_no_injection(raw, msg, stored, title, comment if row["template"] == "send_back" else None)
         for got in peer.received:
             row = rows[got.mid]
             assert got.rcpt_tos == [row["recipient"]] and got.header_names == EXPECTED_HEADERS
