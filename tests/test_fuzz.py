@@ -346,7 +346,7 @@ wf_texts = st.one_of(workflow_dicts().map(dump), mutated_workflows().map(dump),
                      st.sampled_from(YAML_TRICKS), st.builds(bomb, st.integers(3, 9)))
 
 
-@given_settings(8)
+@given_settings(6)
 @given(st.lists(wf_texts, min_size=1, max_size=4))
 def test_workflow_check_in_process_exit_code_matches_what_loads(cli, tmp_path, texts):
     from ikuflow.admin import check_workflows
@@ -539,7 +539,7 @@ moments = st.one_of(st.datetimes(min_value=datetime(2026, 1, 1), max_value=datet
 _example = iter(range(10**9))
 
 
-@given_settings(40)
+@given_settings(30)
 @given(docs=st.lists(st.tuples(st.sampled_from(sorted(DOCS)), st.integers(2000, 2100),
                                st.dates(date(2026, 1, 5), date(2026, 3, 20))),
                      min_size=1, max_size=3, unique_by=lambda d: (d[0], d[1])),
@@ -918,7 +918,7 @@ def test_regression_a_database_error_is_one_line(cli, tmp_path):
     assert line.startswith("error: database error: no such table: office; ") and "ikuflow init" in line
 
 
-@given_settings(3, scale=0.02)
+@given_settings(2, scale=0.02)
 @given(st.lists(commands().filter(lambda a: all("\x00" not in x for x in a)), min_size=3, max_size=4))
 def test_random_command_lines_as_real_processes(with_documents, argv_list):
     """The console script itself: the same promises as in-process, for a few command lines."""
