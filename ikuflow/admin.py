@@ -179,6 +179,14 @@ def add_office(code: str, name: str, tz: str = "Asia/Jakarta", parent: str | Non
             raise NotFound("office", parent, "add the parent office first")
         if parent == code:
             raise UsageError(f"office '{code}' cannot be its own parent")
+        above, seen = parent, set()
+        while above is not None and above not in seen:  # the new parent must not be below the office
+            seen.add(above)
+            row = s.get(Office, above)
+            above = row.parent if row is not None else None
+            if above == code:
+                raise UsageError(f"office '{parent}' is below '{code}'; making it the parent would put "
+                                 f"'{code}' above itself")
         office = s.get(Office, code)
         created = office is None
         if office is None:

@@ -65,6 +65,19 @@ def check_year(year: int, now: datetime) -> None:
         raise UsageError(f"year {year} is out of range; use a year like {now.year}")
 
 
+def check_signing_date(signing_date: date) -> None:
+    from ikuflow.calendar import CLOCK_YEARS
+
+    if not CLOCK_YEARS[0] <= signing_date.year <= CLOCK_YEARS[1]:
+        raise UsageError(f"signing date {signing_date} is out of range; use a date between "
+                         f"{CLOCK_YEARS[0]} and {CLOCK_YEARS[1]}")
+
+
+def who(actor: str | None) -> str:
+    """The actor as the directory holds people: an e-mail address, trimmed and lower-case."""
+    return (actor or "").strip().lower()
+
+
 def _document_row(eng, version: int, office: str, office_row, division: str, year: int,
                   signing_date: date, title: str | None, now: datetime) -> tuple:
     """The INSERT_DOC_SQL values of a new document in its workflow's initial state."""
@@ -94,11 +107,13 @@ def roles_here(rows, office: str, division: str) -> frozenset[str]:
 
 def pick(rows, division: str, roles) -> list[dict]:
     """From an office's (email, name, role, division) rows, the holders of ``roles`` on a
-    document of ``division``, ordered by role as listed, then e-mail; each person once per role."""
+    document of ``division``, ordered by role as listed, then e-mail; each person once, under
+    the first of their roles as listed (a chair who also coordinates gets one e-mail, not two)."""
     order = list(roles)
-    out = {(email, role): {"email": email, "name": name, "role": role}
-           for email, name, role, r_division in rows
-           if role in order and (role != "coordinator" or r_division == division)}
+    out: dict = {}
+    for email, name, role, r_division in sorted(rows, key=lambda r: order.index(r[2]) if r[2] in order else 0):
+        if role in order and (role != "coordinator" or r_division == division):
+            out.setdefault(email, {"email": email, "name": name, "role": role})
     return sorted(out.values(), key=lambda p: (order.index(p["role"]), p["email"]))
 
 
@@ -261,6 +276,8 @@ class Service:
         """Create a document in its workflow's initial state, with its first history row."""
         now = at or now_utc()
         check_year(year, now)
+        check_signing_date(signing_date)
+        actor = who(actor)
         office_row = self.con.execute("SELECT tz, name FROM office WHERE code = ?", (office,)).fetchone()
         if office_row is None:
             raise NotFound("office", office, "see 'ikuflow office list' or add it with 'ikuflow office add'")
@@ -334,6 +351,8 @@ class Service:
         """
         now = at or now_utc()
         check_year(year, now)
+        check_signing_date(signing_date)
+        actor = who(actor)
         version = self.latest_version(workflow)
         eng = self.engine(workflow, version)
         d = self.directory()
@@ -398,6 +417,7 @@ class Service:
 
         Raises NotFound (3), NotAllowed/GuardFailed (4), RoleMissing (5), Conflict (6).
         """
+        actor = who(actor)
         try:  # optimistic: a deferred transaction that takes the write lock only to write
             return self._advance(key, event, actor, comment, at or now_utc(), expected_version, False)
         except sqlite3.OperationalError as exc:
@@ -437,6 +457,7 @@ class Service:
         from ikuflow.errors import IkuflowError
 
         now = at or now_utc()
+        actor = who(actor)
         done, refused = [], []
         if not all_or_nothing:
             for i, (key, event, comment) in enumerate(items):

@@ -643,10 +643,7 @@ def test_random_event_sequences_on_random_documents_keep_every_invariant(events_
         svc.close()
 
 
-# --- what the oracle found in the service (service.py is another engineer's; xfail until fixed) ----
-@pytest.mark.xfail(strict=True, reason="service._step (and _create_mails) write one outbox row per "
-                   "(person, role): a person holding two notified roles gets two rows with the same "
-                   "cause and Message-ID, i.e. the same e-mail twice")
+# --- what the oracle found in the service, fixed since (regression tests) ----------------------
 def test_a_person_with_two_notified_roles_gets_one_email_per_transition(seeded):
     from ikuflow import admin
     from ikuflow.service import Service
@@ -664,9 +661,6 @@ def test_a_person_with_two_notified_roles_gets_one_email_per_transition(seeded):
         svc.close()
 
 
-@pytest.mark.xfail(strict=True, reason="service.new/_step store actor.lower() in history and the "
-                   "payload, but look the person up by actor.strip().lower(): ' sri@...\\t' acts as "
-                   "Sri and is recorded as someone who does not exist (the CLI now strips --as)")
 def test_the_history_names_the_person_as_the_directory_holds_them(seeded):
     from ikuflow.service import Service
 
@@ -691,9 +685,6 @@ def test_regression_the_cli_records_the_actor_as_the_directory_holds_them(cli, s
     assert actors == [COORD, COORD]
 
 
-@pytest.mark.xfail(strict=True, reason="Service.new accepts any signing date; one in the first days of "
-                   "year 1 crashes engine.next_action_at with OverflowError (the CLI now refuses dates "
-                   "outside 1970-2999 with exit 2)")
 def test_a_signing_date_out_of_range_is_a_usage_error_in_the_service(seeded):
     from ikuflow.errors import IkuflowError
     from ikuflow.service import Service

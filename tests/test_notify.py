@@ -457,6 +457,50 @@ def test_a_server_that_does_not_answer_in_time_is_retried(svc, doc, peer, monkey
     assert peer.mids == [row["message_id"]]
 
 
+def test_a_final_reply_that_comes_late_is_a_delivery_not_a_retry(svc, doc, peer, monkeypatch):
+    """The soak found it: a server that has queued the message but sends its 250 after the
+    envelope time limit got the message twice. The final reply now has its own, RFC 5321
+    length limit; only a reply later than that is retried."""
+    monkeypatch.setenv("IKUFLOW_SMTP_TIMEOUT", "0.5")
+    monkeypatch.setenv("IKUFLOW_SMTP_REPLY_TIMEOUT", "5")
+    flush(peer)
+    walk(svc, 1)
+    queued = []
+
+    async def queue_then_answer_late(n, server, envelope):
+        queued.append(n)
+        if n == 1:
+            await asyncio.sleep(1.5)  # three times the envelope limit, well within the reply limit
+        return None
+
+    peer.on_data = queue_then_answer_late
+    res = deliver()
+    assert res["sent"] == 1 and res["retried"] == 0 and queued == [1]
+    [row] = outbox("template = 'submit'")
+    assert row["status"] == "sent" and row["attempts"] == 1
+    assert peer.mids == [row["message_id"]]
+
+
+def test_a_final_reply_later_than_its_limit_is_retried(svc, doc, peer, monkeypatch):
+    monkeypatch.setenv("IKUFLOW_SMTP_TIMEOUT", "0.5")
+    monkeypatch.setenv("IKUFLOW_SMTP_REPLY_TIMEOUT", "0.5")
+    flush(peer)
+    walk(svc, 1)
+
+    async def never_in_time(n, server, envelope):
+        if n == 1:
+            await asyncio.sleep(2)
+        return None
+
+    peer.on_data = never_in_time
+    res = deliver()
+    assert res["retried"] == 1 and res["sent"] == 1
+    [row] = outbox("template = 'submit'")
+    assert row["status"] == "sent" and row["attempts"] == 2
+    # beyond the reply limit the message is sent again, under the same Message-ID (README, E-mail)
+    assert set(peer.mids) == {row["message_id"]}
+
+
 def test_an_address_the_sender_cannot_encode_does_not_poison_the_outbox(svc, doc, peer, monkeypatch):
     """'person add' refuses an address SMTP cannot carry; one that got into the database anyway
     must end dead, and every other e-mail must still go out exactly once."""

@@ -48,7 +48,7 @@ EVENTS = ["submit", "synchronize", "approve", "sign", "send_back", "sumbit"]
 _slots = itertools.count()
 
 
-#: comments of any text but NUL, which PostgreSQL cannot store (its own xfail test below)
+#: comments of any text but NUL, which PostgreSQL cannot store (refused: its own test below)
 COMMENTS = st.one_of(st.none(), st.text(st.characters(blacklist_characters="\x00"), max_size=30))
 
 
@@ -109,10 +109,6 @@ def test_a_nul_in_user_text_is_stored_or_refused_never_a_driver_error(svc, backe
     SQLite; whatever a backend does with it, the caller gets the text back or an IkuflowError."""
     from ikuflow.errors import IkuflowError
 
-    if backend == "postgresql":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "PostgreSQL cannot store NUL in text: psycopg.DataError escapes from Service.new/advance "
-            "(the CLI reports it as 'database error', exit 1, instead of refusing the value)")))
     for title, comment in (("IKU\x00SDMO", None), (None, "alasan\x00lain")):
         year = 2030 if title else 2031
         key = f"pacitan-sdmo-{year}"

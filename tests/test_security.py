@@ -2,8 +2,8 @@
 name, delegations only within their dates, user text that cannot become an e-mail header or
 HTML, SQL only with bound parameters, secrets never printed, an owner-only database file.
 
-These run on SQLite (the ``database_url`` fixture below). Where a promise does not hold in code
-another engineer owns, the test is an xfail(strict=True) naming the bug.
+These run on SQLite (the ``database_url`` fixture below). Each promise that did not hold when
+these tests were written is fixed, and its test stays as the regression test.
 """
 
 from __future__ import annotations
@@ -390,9 +390,6 @@ def test_header_injection_end_to_end_through_the_cli_and_a_real_smtp_server(cli,
         peer.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="notify/sender.build_message sends an ASCII subject as it is, so an RFC 2047 "
-                   "encoded word typed in a title or comment ('=?utf-8?b?...?=') is decoded by the reader's "
-                   "mail program: the subject shows text the user did not type (no header is added)")
 def test_an_encoded_word_in_a_title_is_shown_as_typed(subject_templates):
     from ikuflow.notify.render import Renderer, sample_context
 
@@ -406,8 +403,6 @@ def test_an_encoded_word_in_a_title_is_shown_as_typed(subject_templates):
     assert msg["Subject"] == mail.subject and "DISETUJUI KETUA" not in msg["Subject"]
 
 
-@pytest.mark.xfail(strict=True, reason="notify: render.one_line and sender.build_message keep control characters "
-                   "(NUL, ESC, DEL) of a title in the Subject header; RFC 5322 forbids them in a header")
 @pytest.mark.parametrize("ctrl", ["\x00", "\x1b[2J", "\x7f", "\x08"])
 def test_a_control_character_in_a_title_does_not_reach_the_subject_header(subject_templates, ctrl):
     from ikuflow.notify.render import Renderer, sample_context
@@ -451,9 +446,6 @@ def test_init_creates_the_database_owner_only_whatever_the_umask(tmp_path):
     assert set(modes.values()) == {0o600}, modes
 
 
-@pytest.mark.xfail(strict=True, reason="store/db.sa_engine: a set-up command run before 'init' (office add, "
-                   "person add, delegate) lets SQLAlchemy create ikuflow.db with the umask's mode (0644), "
-                   "and 'init' then keeps that file as it is")
 def test_a_database_file_is_never_created_readable_by_others(tmp_path):
     folder = tmp_path / "d"
     folder.mkdir()
@@ -566,8 +558,6 @@ def test_the_database_password_never_appears_in_any_output(cli, url):
         assert "Traceback" not in r.stdout + r.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="store/db.sa_engine: a PostgreSQL URL with a malformed port makes "
-                   "SQLAlchemy raise ValueError, a traceback from the set-up commands (office add, delegate)")
 def test_a_malformed_database_url_is_one_line_for_every_command():
     url = f"postgresql://ikuflow:{DB_SECRET}@127.0.0.1:notaport/ikuflow"
     for args in (["status", KEY], ["office", "add", "x", "--name", "X"]):
@@ -805,9 +795,6 @@ def test_no_sql_in_ikuflow_is_built_from_values():
 # =============================================================================================
 # The office hierarchy cannot be made a loop
 # =============================================================================================
-@pytest.mark.xfail(strict=True, reason="admin.add_office checks only that an office is not its own parent: "
-                   "'office add ri --parent pacitan' makes a loop (ri > jawa-timur > pacitan > ri); then "
-                   "'overdue --office ri' never ends (recursive SQL) and 'report --office ri' is a RecursionError")
 def test_office_add_refuses_a_parent_below_the_office(cli, seeded):
     before = counts()
     r = cli("office", "add", "ri", "--name", "Bawaslu RI", "--parent", "pacitan")

@@ -46,8 +46,9 @@ def upgrade(url: str, revision: str = "head") -> tuple[str | None, str]:
     from alembic import command
     from sqlalchemy import inspect
 
-    from ikuflow.store.db import sa_engine
+    from ikuflow.store.db import connect, sa_engine
 
+    connect(url, create=True).close()  # a new SQLite file is created owner-only, here, not by SQLAlchemy
     before = current(url)
     cfg = config(url)
     if before is None:

@@ -45,8 +45,9 @@ class Mail:
 
 
 def one_line(text: str) -> str:
-    """A header-safe single line: every run of whitespace (CR and LF included) is one space."""
-    line = re.sub(r"\s+", " ", text).strip()
+    """A header-safe single line: every run of whitespace (CR and LF included) is one space,
+    and control characters (NUL, ESC, DEL, ...), which RFC 5322 forbids in a header, are dropped."""
+    line = re.sub(r"\s+", " ", re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]", "", text)).strip()
     return line if len(line) <= MAX_SUBJECT else line[:MAX_SUBJECT - 1] + "…"
 
 

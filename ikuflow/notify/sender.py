@@ -16,6 +16,7 @@ import base64
 import logging
 import os
 import random
+import re
 import socket
 import sqlite3
 import time
@@ -49,11 +50,14 @@ class Settings:
     tls: str = "starttls"  # starttls | tls | off
     mail_from: str = "ikuflow@localhost"
     connections: int = 8
-    timeout: float = 30.0  # overall limit for one message, connect included
+    timeout: float = 30.0  # limit for connecting and the envelope (MAIL, RCPT) of one message
+    # once the body is sent the server may already hold the message: its final reply gets
+    # RFC 5321's 10 minutes (4.5.3.2.6), since giving up sooner would send the message twice
+    reply_timeout: float = 600.0
     max_attempts: int = 8
     retry_base: float = 60.0  # seconds before the first retry; doubles each attempt
     retry_max: float = 3600.0
-    lease: float = 300.0  # seconds a claim holds its rows
+    lease: float = 900.0  # seconds a claim holds its rows (longer than a message can take)
 
     @classmethod
     def from_env(cls, env=None) -> "Settings":
@@ -87,10 +91,11 @@ class Settings:
                    tls=tls, mail_from=mail_from,
                    connections=number("IKUFLOW_SMTP_CONNECTIONS", 8, int),
                    timeout=number("IKUFLOW_SMTP_TIMEOUT", 30.0),
+                   reply_timeout=number("IKUFLOW_SMTP_REPLY_TIMEOUT", 600.0),
                    max_attempts=number("IKUFLOW_SMTP_MAX_ATTEMPTS", 8, int),
                    retry_base=number("IKUFLOW_SMTP_RETRY_BASE", 60.0),
                    retry_max=number("IKUFLOW_SMTP_RETRY_MAX", 3600.0),
-                   lease=number("IKUFLOW_SMTP_LEASE", 300.0))
+                   lease=number("IKUFLOW_SMTP_LEASE", 900.0))
 
     def describe(self) -> str:
         auth = f"{self.user}:***@" if self.user else ""
@@ -112,12 +117,11 @@ def build_message(settings: Settings, recipient: str, subject: str, text: str, h
     for value in (recipient, mid, settings.mail_from):
         if "\r" in value or "\n" in value:
             raise Permanent(f"refusing a header value with a line break: {value!r}")
-    subject = " ".join(subject.split())
-    try:
-        subject.encode("ascii")
+    subject = " ".join(re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]", "", subject).split())
+    if subject.isascii() and "=?" not in subject:
         subj = subject
-    except UnicodeEncodeError:
-        subj = Header(subject, "utf-8").encode()
+    else:  # not ASCII, or text that a mail program would decode as an RFC 2047 encoded word:
+        subj = Header(subject, "utf-8").encode()  # encode it all, so it reads exactly as typed
     boundary = "=_ikuflow_" + uuid.uuid4().hex
 
     def part(ctype: str, body: str) -> str:
@@ -155,6 +159,13 @@ class _Connection:
             await smtp.login(s.user, s.password)
         self.smtp = smtp
 
+    async def _reset(self) -> None:
+        """After a refused recipient: RSET, so the connection can carry the next message."""
+        try:
+            await asyncio.wait_for(self.smtp.rset(), self.settings.timeout)
+        except Exception:  # a session that cannot reset is closed and reopened for the next one
+            await self.close()
+
     async def close(self) -> None:
         smtp, self.smtp = self.smtp, None
         if smtp is not None:
@@ -163,23 +174,33 @@ class _Connection:
             except Exception:  # closing a broken connection: nothing left to save
                 smtp.close()
 
+    async def _envelope(self, recipient: str) -> None:
+        if self.smtp is None or not self.smtp.is_connected:
+            await self._open()
+        await self.smtp.mail(parseaddr(self.settings.mail_from)[1])
+        await self.smtp.rcpt(recipient)
+
     async def send(self, recipient: str, raw: bytes) -> None:
+        """Send one message. Connecting, MAIL and RCPT must finish within ``timeout`` (a server
+        that trickles bytes cannot hang the sender); the body and the final reply within
+        ``reply_timeout``: a late 250 is still a delivery, not a reason to send again."""
         import aiosmtplib
 
+        s = self.settings
         try:
-            if self.smtp is None or not self.smtp.is_connected:
-                await self._open()
-            errors, _ = await self.smtp.sendmail(parseaddr(self.settings.mail_from)[1], [recipient], raw)
-            if errors:  # a refusal of our only recipient is raised, but be explicit
-                code, msg = errors[recipient]
-                raise (Permanent if code >= 500 else Transient)(f"{code} {msg}")
+            try:
+                await asyncio.wait_for(self._envelope(recipient), s.timeout)
+            except asyncio.TimeoutError:
+                await self.close()
+                raise Transient(f"no answer within {s.timeout:g} s") from None
+            await asyncio.wait_for(self.smtp.data(raw, timeout=s.reply_timeout), s.timeout + s.reply_timeout)
+        except aiosmtplib.SMTPRecipientRefused as exc:
+            await self._reset()
+            raise (Permanent if exc.code >= 500 else Transient)(f"recipient refused: {exc.code} {exc.message}") from None
         except aiosmtplib.SMTPAuthenticationError as exc:
             await self.close()
             raise IkuflowError(f"SMTP login to {self.settings.describe()} refused ({exc.code}); "
                                "check IKUFLOW_SMTP_USER and IKUFLOW_SMTP_PASSWORD") from None
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            r = exc.recipients[0]
-            raise (Permanent if r.code >= 500 else Transient)(f"recipient refused: {r.code} {r.message}") from None
         except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPConnectError,
                 aiosmtplib.SMTPTimeoutError, OSError, asyncio.TimeoutError) as exc:
             await self.close()
@@ -219,7 +240,9 @@ class Sender:
         """Lease up to ``batch`` due rows to this sender (one short write transaction)."""
         ts = fmt_ts(now)
         s = self.settings
-        # never claim more than the connections can send, at worst, before the lease runs out
+        # never claim more than the connections can send before the lease runs out when every
+        # message uses its whole envelope time; a final reply may take longer (reply_timeout),
+        # which the lease (15 min by default, more than RFC 5321's 10) covers for one message
         limit = max(s.connections, min(self.batch, int(s.lease // s.timeout) * s.connections))
         with write(self.con) as c:
             rows = c.execute(CLAIM_SQL_PG if dialect(c) == "postgresql" else CLAIM_SQL,
@@ -317,14 +340,14 @@ class Sender:
                         raw = build_message(self.settings, recipient, subject or "", text, html, mid)
                     except (UnicodeError, ValueError) as exc:  # this row only: it can never be sent
                         raise Permanent(f"cannot build the message: {exc}") from None
-                    await asyncio.wait_for(conn.send(recipient, raw), self.settings.timeout)
+                    await conn.send(recipient, raw)  # bounded: see _Connection.send
                     results.append((row, None, False))
                 except Permanent as exc:
                     results.append((row, str(exc), True))
                 except (Transient, asyncio.TimeoutError) as exc:
                     if isinstance(exc, asyncio.TimeoutError):
                         await conn.close()
-                        exc = Transient(f"no answer within {self.settings.timeout:g} s")
+                        exc = Transient(f"no final reply within {self.settings.reply_timeout:g} s")
                     results.append((row, str(exc), False))
                 except IkuflowError as exc:
                     fatal.append(exc)

@@ -22,7 +22,16 @@ BUSY_TIMEOUT_MS = 10_000
 
 
 def database_url(url: str | None = None) -> str:
-    return url or os.environ.get("IKUFLOW_DATABASE_URL") or DEFAULT_URL
+    url = url or os.environ.get("IKUFLOW_DATABASE_URL") or DEFAULT_URL
+    if is_postgres(url):
+        from urllib.parse import urlsplit
+
+        try:
+            urlsplit(url).port
+        except ValueError:
+            raise UsageError(f"the port in database URL '{redact(url)}' is not a number; write it like "
+                             "postgresql+psycopg://USER:PASSWORD@HOST:5432/DB") from None
+    return url
 
 
 def is_postgres(url: str) -> bool:
@@ -126,6 +135,8 @@ def sa_engine(url: str | None = None):
         return create_engine("postgresql+psycopg://" + rest,
                              connect_args={"options": "-c timezone=UTC -c datestyle=ISO"})
     path = sqlite_path(url)
+    if not Path(path).exists():  # never let SQLAlchemy create it (with the umask's mode): init does
+        raise IkuflowError(f"no database at {path}; run 'ikuflow init' first (or set IKUFLOW_DATABASE_URL)")
     engine = create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False})
 
     @event.listens_for(engine, "connect")

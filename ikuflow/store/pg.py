@@ -41,6 +41,17 @@ class Busy(sqlite3.OperationalError):
     'database is busy' path (``store.db.is_busy``) handles it as on SQLite."""
 
 
+def _refused(exc) -> IkuflowError:
+    """A value PostgreSQL cannot store (a NUL character in text, a number out of range): the
+    caller's input, refused in one line (exit 2); the transaction is rolled back by its caller."""
+    from ikuflow.errors import UsageError
+
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    if "0x00" in first:
+        return UsageError("the text contains a NUL character (\\x00), which cannot be stored; remove it")
+    return UsageError(f"a value cannot be stored: {first}")
+
+
 def conninfo(url: str) -> str:
     """``postgresql+psycopg://...`` (SQLAlchemy's form) to libpq's ``postgresql://...``."""
     scheme, rest = url.split("://", 1)
@@ -83,6 +94,8 @@ class Connection:
         except (psycopg.errors.LockNotAvailable, psycopg.errors.DeadlockDetected,
                 psycopg.errors.SerializationFailure) as exc:
             raise Busy(f"database is locked ({type(exc).__name__})") from exc
+        except psycopg.DataError as exc:
+            raise _refused(exc) from None
         return cur
 
     def executemany(self, sql: str, seq):
@@ -98,6 +111,8 @@ class Connection:
             except (psycopg.errors.LockNotAvailable, psycopg.errors.DeadlockDetected,
                     psycopg.errors.SerializationFailure) as exc:
                 raise Busy(f"database is locked ({type(exc).__name__})") from exc
+            except psycopg.DataError as exc:
+                raise _refused(exc) from None
         return cur
 
     @property
