@@ -30,7 +30,15 @@ def serve(interval: float = 60.0, batch: int = 500, url: str | None = None, once
     svc = Service(url)
     sender_thread = _start_sender(url, stopping, totals) if send else None
 
+    passing = threading.Lock()  # held by a running pass; closing the database waits for it
+
     def run_pass() -> None:
+        with passing:
+            if stopping.is_set():  # a pass the executor started as the signal came: nothing to do
+                return
+            _run_pass()
+
+    def _run_pass() -> None:
         res = svc.tick(batch=batch, stop=stopping.is_set)
         totals["passes"] += 1
         totals["documents"] += res["documents"]
@@ -52,8 +60,9 @@ def serve(interval: float = 60.0, batch: int = 500, url: str | None = None, once
     signal.signal(signal.SIGTERM, stop)
     if once_ready:
         once_ready()
-    scheduler.start()  # blocks until shutdown; a running pass finishes its batch first
-    svc.close()
+    scheduler.start()  # returns at shutdown; a running pass finishes its batch first
+    with passing:
+        svc.close()
     if sender_thread is not None:
         sender_thread.join()
         if "error" in totals:

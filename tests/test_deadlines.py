@@ -232,6 +232,26 @@ def test_two_tick_processes_at_once_never_write_a_reminder_twice(svc, tmp_path):
     assert len({r[3] for r in rows}) == len(rows) and len({r[4] for r in rows}) == len(rows)
 
 
+def test_sigterm_as_a_pass_starts_never_leaves_a_traceback(directory):
+    """The multi-node test caught it: a pass the executor started just as SIGTERM arrived ran
+    on the closed database. Signals at many moments across a fast interval: always a clean stop."""
+    exe = str(Path(sys.executable).with_name("ikuflow"))
+    for i in range(8):
+        p = subprocess.Popen([exe, "serve", "--interval", "0.1", "--no-send"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL, env=dict(os.environ))
+        try:
+            deadline = time.monotonic() + 30
+            while "a pass every" not in (p.stdout.readline() or "") and time.monotonic() < deadline:
+                pass
+            time.sleep(0.3 + 0.013 * i)  # land at a different point of the 0.1 s cycle each time
+            p.send_signal(signal.SIGTERM)
+            out, err = p.communicate(timeout=30)
+        finally:
+            if p.poll() is None:
+                p.kill()
+        assert p.returncode == 0 and "Traceback" not in err, err[-800:]
+
+
 def test_serve_runs_passes_and_stops_cleanly_on_sigterm(svc):
     n = _many_documents(svc, 30)  # signing date long past: every document is overdue now
     p = subprocess.Popen([str(Path(sys.executable).with_name("ikuflow")), "serve", "--interval", "0.3",
