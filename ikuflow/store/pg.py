@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from contextlib import contextmanager
 from functools import lru_cache
 
 from ikuflow.errors import IkuflowError
@@ -39,6 +40,23 @@ class IntegrityError(sqlite3.IntegrityError):
 class Busy(sqlite3.OperationalError):
     """A lock wait that ran out, a deadlock or a serialization failure: the caller's
     'database is busy' path (``store.db.is_busy``) handles it as on SQLite."""
+
+
+@contextmanager
+def _driver_errors():
+    """psycopg's errors as the callers know them: constraint violations and lock waits as the
+    sqlite3 ones (``IntegrityError``, ``Busy``), a value that cannot be stored as a usage error."""
+    import psycopg
+
+    try:
+        yield
+    except psycopg.IntegrityError as exc:
+        raise IntegrityError(str(exc).splitlines()[0]) from exc
+    except (psycopg.errors.LockNotAvailable, psycopg.errors.DeadlockDetected,
+            psycopg.errors.SerializationFailure) as exc:
+        raise Busy(f"database is locked ({type(exc).__name__})") from exc
+    except psycopg.DataError as exc:
+        raise _refused(exc) from None
 
 
 def _refused(exc) -> IkuflowError:
@@ -84,35 +102,17 @@ class Connection:
                                "(or set IKUFLOW_DATABASE_URL)")
 
     def execute(self, sql: str, params=()):
-        import psycopg
-
         cur = self.raw.cursor()
-        try:
+        with _driver_errors():
             cur.execute(translate(sql), params or None)
-        except psycopg.IntegrityError as exc:
-            raise IntegrityError(str(exc).splitlines()[0]) from exc
-        except (psycopg.errors.LockNotAvailable, psycopg.errors.DeadlockDetected,
-                psycopg.errors.SerializationFailure) as exc:
-            raise Busy(f"database is locked ({type(exc).__name__})") from exc
-        except psycopg.DataError as exc:
-            raise _refused(exc) from None
         return cur
 
     def executemany(self, sql: str, seq):
-        import psycopg
-
         seq = list(seq)
         cur = self.raw.cursor()
         if seq:
-            try:
+            with _driver_errors():
                 cur.executemany(translate(sql), seq)
-            except psycopg.IntegrityError as exc:
-                raise IntegrityError(str(exc).splitlines()[0]) from exc
-            except (psycopg.errors.LockNotAvailable, psycopg.errors.DeadlockDetected,
-                    psycopg.errors.SerializationFailure) as exc:
-                raise Busy(f"database is locked ({type(exc).__name__})") from exc
-            except psycopg.DataError as exc:
-                raise _refused(exc) from None
         return cur
 
     @property
