@@ -34,6 +34,8 @@ HISTORY_SQL = ("INSERT INTO history (document_id, version, at, actor, acting_for
 OUTBOX_SQL = ("INSERT INTO outbox (document_id, kind, cause, recipient, template, payload,"
               " message_id, subject, body_text, body_html, status, attempts, next_attempt_at,"
               " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)")
+#: the scheduler's rows: a cause already in the outbox is left as it is (ux_outbox_cause)
+OUTBOX_ONCE_SQL = OUTBOX_SQL.replace("INSERT INTO", "INSERT OR IGNORE INTO")
 
 CLAIM_SQL = ("SELECT id, key, state, version, due_at, next_action_at, workflow_name, workflow_version,"
              " office_code, division_code FROM document WHERE next_action_at IS NOT NULL"
@@ -736,7 +738,7 @@ class Service:
                                               "item": item, "recipient": p}, ensure_ascii=False)
                         held.append((doc_id, act.kind, cause, p["email"], act.kind, payload,
                                      message_id(cause, self._domain), None, None, None, "held", ts, ts))
-                c.executemany(OUTBOX_SQL.replace("INSERT INTO", "INSERT OR IGNORE INTO"), held)
+                c.executemany(OUTBOX_ONCE_SQL, held)
                 # compare-and-set: a document another pass already moved is left alone
                 c.executemany("UPDATE document SET next_action_at = ? WHERE id = ?"
                               " AND next_action_at = ?", moves)
@@ -778,7 +780,7 @@ class Service:
                 cause = "digest:" + hashlib.sha256("|".join(causes).encode()).hexdigest()[:32]
                 payload = json.dumps({"kind": "digest", "causes": causes,
                                       "keys": [it["document"]["key"] for it in items]})
-                c.execute(OUTBOX_SQL.replace("INSERT INTO", "INSERT OR IGNORE INTO"),
+                c.execute(OUTBOX_ONCE_SQL,
                           (None, "digest", cause, email, "digest", payload, message_id(cause, self._domain),
                            mail.subject, mail.text, mail.html, "pending", ts, ts))
                 c.executemany("UPDATE outbox SET status = 'merged' WHERE id = ?", [(e[0],) for e in entries])
