@@ -558,6 +558,13 @@ def test_the_database_password_never_appears_in_any_output(cli, url):
         assert "Traceback" not in r.stdout + r.stderr
 
 
+def test_a_password_in_the_url_query_is_masked_too():
+    url = f"postgresql+psycopg://ikuflow@127.0.0.1:1/ikuflow?sslmode=disable&password={DB_SECRET}"
+    p = run_ikuflow("status", KEY, env={"IKUFLOW_DATABASE_URL": url})
+    assert p.returncode == 1 and "password=***" in p.stderr, p.stderr
+    assert DB_SECRET not in p.stdout + p.stderr and "Traceback" not in p.stderr
+
+
 def test_a_malformed_database_url_is_one_line_for_every_command():
     url = f"postgresql://ikuflow:{DB_SECRET}@127.0.0.1:notaport/ikuflow"
     for args in (["status", KEY], ["office", "add", "x", "--name", "X"]):
