@@ -280,50 +280,14 @@ def load_ikuflow(pg, url: str) -> None:
           flush=True)
 
 
-class _Stop(Exception):
-    pass
-
-
-class Recorder:
-    """A connection wrapper that records every statement; optionally stops at one."""
-
-    def __init__(self, con, stop_at=None):
-        self._con, self._stop_at, self.seen = con, stop_at, []
-
-    def execute(self, sql, params=()):
-        self.seen.append((sql, tuple(params)))
-        if self._stop_at and self._stop_at(sql):
-            raise _Stop
-        return self._con.execute(sql, params)
-
-    def __getattr__(self, name):
-        return getattr(self._con, name)
-
-
 def ikuflow_sql(con):
     """(sql, params) of the overdue list, the count and the tick's claim, as Service sends them."""
-    from ikuflow.service import Service
+    from sqlcapture import service_sql
 
-    rec = Recorder(con)
-    n_list = len(Service(con=rec).overdue(at=NOW_DT))
-    listing = [s for s in rec.seen if "FROM document" in s[0] and "ORDER BY due_at" in s[0]]
-    n_stmts = len(rec.seen)
-    rec = Recorder(con)
-    Service(con=rec).overdue_count(at=NOW_DT)
-    count = [s for s in rec.seen if "count(" in s[0].lower()]
-    rec = Recorder(con, stop_at=lambda sql: sql.lstrip().upper().startswith("SELECT")
-                   and "next_action_at" in sql)
-    try:
-        Service(con=rec).tick(at=NOW_DT, batch=500)
-        raise AssertionError("Service.tick never ran its claim SELECT")
-    except _Stop:
-        pass
-    assert not con.in_transaction, "the recorder left a transaction open"
-    begin = [s for s in rec.seen if s[0].strip().upper().startswith("BEGIN")]
-    claim = [s for s in rec.seen if "next_action_at" in s[0] and s[0].lstrip().upper().startswith("SELECT")]
-    assert len(listing) == 1 and len(count) == 1 and len(claim) == 1 and len(begin) == 1, (listing, count, claim)
-    assert "FOR UPDATE SKIP LOCKED" in claim[0][0], claim  # the PostgreSQL claim path
-    return listing[0], count[0], claim[0], begin[0][0], n_list, n_stmts
+    got = service_sql(con, NOW_DT)
+    assert "FOR UPDATE SKIP LOCKED" in got["claim"][0], got["claim"]  # the PostgreSQL claim path
+    return (got["list"], got["count"], got["claim"], got["begin"], got["rows"],
+            len(got["list_statements"]))
 
 
 def plan_of(execute, sql, params) -> str:

@@ -1,0 +1,58 @@
+"""The SQL ikuflow actually sends for the overdue list, the count and the scheduler's claim,
+captured through a recording connection, so the benchmarks time exactly those statements
+(shared by bench_overdue.py and bench_pg.py)."""
+
+from __future__ import annotations
+
+
+class _Stop(Exception):
+    pass
+
+
+class Recorder:
+    """A connection wrapper that records every statement; optionally stops at one."""
+
+    def __init__(self, con, stop_at=None):
+        self._con, self._stop_at, self.seen = con, stop_at, []
+
+    def execute(self, sql, params=()):
+        self.seen.append((sql, tuple(params)))
+        if self._stop_at and self._stop_at(sql):
+            raise _Stop
+        return self._con.execute(sql, params)
+
+    def __getattr__(self, name):
+        return getattr(self._con, name)
+
+
+def _is_claim(sql: str) -> bool:
+    return sql.lstrip().upper().startswith("SELECT") and "next_action_at" in sql
+
+
+def service_sql(con, now) -> dict:
+    """What ``Service`` sends at ``now``: ``list``, ``count`` and ``claim`` as (sql, params),
+    ``begin`` (the statement opening the claim's transaction), ``rows`` (the overdue list's
+    length) and ``list_statements`` (everything Service.overdue sent). The tick is stopped at
+    its claim SELECT, before any write."""
+    from ikuflow.service import Service
+
+    rec = Recorder(con)
+    rows = len(Service(con=rec).overdue(at=now))
+    listing = [s for s in rec.seen if "FROM document" in s[0] and "ORDER BY due_at" in s[0]]
+    list_statements = rec.seen
+    rec = Recorder(con)
+    Service(con=rec).overdue_count(at=now)
+    count = [s for s in rec.seen if "count(" in s[0].lower()]
+    rec = Recorder(con, stop_at=_is_claim)
+    try:
+        Service(con=rec).tick(at=now, batch=500)
+        raise AssertionError("Service.tick never ran its claim SELECT")
+    except _Stop:
+        pass
+    assert not con.in_transaction, "the recorder left a transaction open"
+    begin = [s for s in rec.seen if s[0].strip().upper().startswith("BEGIN")]
+    claim = [s for s in rec.seen if _is_claim(s[0])]
+    assert len(listing) == 1 and len(count) == 1 and len(claim) == 1 and len(begin) == 1, \
+        (listing, count, claim, begin)
+    return {"list": listing[0], "count": count[0], "claim": claim[0], "begin": begin[0][0],
+            "rows": rows, "list_statements": list_statements}
