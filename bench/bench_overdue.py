@@ -90,7 +90,9 @@ os.environ["IKUFLOW_WORKFLOWS"] = str(WORKFLOWS)
 EPOCH = datetime(1970, 1, 1)
 NOW_DT = EPOCH + timedelta(seconds=b5.NOW)  # the anchor's 'now' as ikuflow's naive UTC
 DAY = b5.DAY
-SIGNATURE = json.dumps({"rows": N, "seed": 42, "build": BUILD_VERSION, "now": b5.NOW,
+from ikuflow.migrations import head as _schema_head  # noqa: E402  (a cached database of an older schema is rebuilt)
+
+SIGNATURE = json.dumps({"rows": N, "seed": 42, "build": BUILD_VERSION, "now": b5.NOW, "schema": _schema_head(),
                         "people": "chair+secretariat+coordinator per division, every office"})
 OUT: list[str] = []  # the report, for --markdown
 
@@ -240,49 +242,14 @@ def ikuflow_db() -> None:
 
 
 # ---------------------------------------------------------------- what ikuflow actually runs
-class _Stop(Exception):
-    pass
-
-
-class Recorder:
-    """A connection wrapper that records every statement; optionally stops at one."""
-
-    def __init__(self, con, stop_at=None):
-        self._con, self._stop_at, self.seen = con, stop_at, []
-
-    def execute(self, sql, params=()):
-        self.seen.append((sql, tuple(params)))
-        if self._stop_at and self._stop_at(sql):
-            raise _Stop
-        return self._con.execute(sql, params)
-
-    def __getattr__(self, name):
-        return getattr(self._con, name)
-
-
 def ikuflow_sql(con):
     """(sql, params) of the overdue list, the count and the tick's claim, as Service sends them."""
-    from ikuflow.service import Service
+    from sqlcapture import service_sql
 
-    rec = Recorder(con)
-    n_list = len(Service(con=rec).overdue(at=NOW_DT))
-    listing = [s for s in rec.seen if "FROM document" in s[0] and "ORDER BY due_at" in s[0]]
-    first = rec.seen
-    rec = Recorder(con)
-    Service(con=rec).overdue_count(at=NOW_DT)
-    count = [s for s in rec.seen if "count(" in s[0].lower()]
-    rec = Recorder(con, stop_at=lambda sql: sql.lstrip().upper().startswith("SELECT")
-                   and "next_action_at" in sql)
-    try:
-        Service(con=rec).tick(at=NOW_DT, batch=500)
-        raise AssertionError("Service.tick never ran its claim SELECT")
-    except _Stop:
-        pass
-    assert not con.in_transaction, "the recorder left a transaction open"
-    claim = [s for s in rec.seen if "next_action_at" in s[0] and s[0].lstrip().upper().startswith("SELECT")]
-    assert len(listing) == 1 and len(count) == 1 and len(claim) == 1, (listing, count, claim)
+    got = service_sql(con, NOW_DT)
+    first = got["list_statements"]
     stats = (len(first), sum(1 for q, _ in first if "FROM role_assignment ra" in q))
-    return listing[0], count[0], claim[0], n_list, stats
+    return got["list"], got["count"], got["claim"], got["rows"], stats
 
 
 def plan(con, sql, params) -> str:
