@@ -218,7 +218,7 @@ class Service:
     def _roles(self, actor: str, office: str, division: str) -> frozenset[str]:
         if not actor:
             raise UsageError("who is acting? pass --as EMAIL or set IKUFLOW_USER")
-        email = actor.strip().lower()
+        email = who(actor)
         rows = self._actors.get(email)
         if rows is None:
             rows = self._actors[email] = self.con.execute(ROLES_SQL, (email,)).fetchall()
@@ -233,7 +233,7 @@ class Service:
         for (delegator,) in self.con.execute(
                 "SELECT p.email FROM delegation d JOIN person p ON p.id = d.delegator_id"
                 " JOIN person a ON a.id = d.delegate_id WHERE a.email = ? AND d.starts <= ?"
-                " AND d.ends >= ? ORDER BY d.id", (actor.strip().lower(), today, today)):
+                " AND d.ends >= ? ORDER BY d.id", (who(actor), today, today)):
             yield delegator, self._roles(delegator, office, division)
 
     def delegates(self, now: datetime) -> dict:
@@ -248,7 +248,7 @@ class Service:
         return out
 
     def _actor_name(self, actor: str) -> str:
-        rows = self._actors.get(actor.strip().lower()) or []
+        rows = self._actors.get(who(actor)) or []
         return rows[0][3] if rows else actor
 
     def people(self, office: str, division: str, roles) -> list[dict]:
