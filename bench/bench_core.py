@@ -265,12 +265,15 @@ def build_ikuflow_db(path: Path, n_walk: int, n_extra: int):
     def doc_row(office, div, year):
         r = dict(probe_doc[(tz_of[office], year)])
         r.update(key=f"{office}-{div}-{year}", office_code=office, division_code=div, year=year,
-                 title=f"IKU {div.upper()} {name_of[office]} {year}")
+                 title=f"IKU {div.upper()} {name_of[office]} {year}", unit_id=units[office, div])
         return tuple(r[c] for c in doc_cols)
 
     slots = [doc_slot(d, "walk") for d in range(1, n_walk + 1)] + \
         [doc_slot(d, "bulk") for d in range(1, n_extra + 1)]
     con.execute("BEGIN IMMEDIATE")
+    con.executemany("INSERT OR IGNORE INTO unit (office_code, division_code) VALUES (?, ?)",
+                    sorted({(o, d) for o, d, _ in slots}))
+    units = {(o, d): i for i, o, d in con.execute("SELECT id, office_code, division_code FROM unit")}
     con.executemany(f"INSERT INTO document ({', '.join(doc_cols)}) VALUES ({', '.join('?' * len(doc_cols))})",
                     (doc_row(*s_) for s_ in slots))
     ids = dict(con.execute("SELECT key, id FROM document"))

@@ -174,8 +174,8 @@ def ikuflow_db() -> None:
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("PRAGMA synchronous=OFF")      # a scratch file: load speed only
     con.execute("PRAGMA cache_size=-262144")   # 256 MiB while loading (the index b-trees)
-    wf_version = con.execute("SELECT max(version) FROM workflow_version WHERE name = 'iku'").fetchone()[0]
-    assert wf_version is not None, info
+    wf_version, wf_id = con.execute("SELECT version, id FROM workflow_version WHERE name = 'iku'"
+                                    " ORDER BY version DESC LIMIT 1").fetchone()
     divisions = [r[0] for r in con.execute("SELECT code FROM division ORDER BY code")]
     assert sorted(admin.STANDARD_DIVISIONS) == divisions, divisions
 
@@ -200,6 +200,11 @@ def ikuflow_db() -> None:
 
     combos = [(code, name, div) for code, name, *_ in offices for div in divisions]
     nc = len(combos)
+    con.execute("BEGIN")
+    con.executemany("INSERT INTO unit (office_code, division_code) VALUES (?, ?)",
+                    [(code, div) for code, _, div in combos])
+    con.execute("COMMIT")
+    units = {(o, d): i for i, o, d in con.execute("SELECT id, office_code, division_code FROM unit")}
     assert 1000 + (N - 1) // nc <= 9999, "too many rows for the key scheme"
 
     def docs():
@@ -216,11 +221,12 @@ def ikuflow_db() -> None:
                 nxt_ts = fmt_ts(EPOCH + timedelta(seconds=rem))  # rem = due - 2d: the reminder
                 signing = (due_dt + timedelta(days=7)).date()
             yield (doc_id, f"{code}-{div}-{year}", code, div, year, f"IKU {div.upper()} {oname} {year}",
-                   signing.isoformat(), "iku", wf_version, state, version, due_ts, nxt_ts, upd_ts, upd_ts)
+                   signing.isoformat(), "iku", wf_version, state, version, due_ts, nxt_ts, upd_ts, upd_ts,
+                   units[code, div], wf_id)
 
     sql = ("INSERT INTO document (id, key, office_code, division_code, year, title, signing_date,"
            " workflow_name, workflow_version, state, version, due_at, next_action_at, created_at,"
-           " updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+           " updated_at, unit_id, workflow_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
     it = docs()
     loaded = 0
     while True:

@@ -13,7 +13,7 @@ Budgets (issue 7, "Budgets"; ../shared/anchors/README.md, item 4 and section 5):
    The ikuflow queries are not copied from the package: ``Service.overdue``,
    ``Service.overdue_count`` and ``Service.tick`` run once on a recording connection and the
    exact SQL and parameters they send are measured (tick is stopped at its claim, before any
-   write). On PostgreSQL tick claims with ``FOR UPDATE SKIP LOCKED`` inside its transaction, so
+   write). On PostgreSQL tick claims with ``FOR NO KEY UPDATE SKIP LOCKED`` inside its transaction, so
    the budget row is that statement as tick runs it: BEGIN, the locking SELECT, ROLLBACK (the
    rows are locked, which writes to their heap tuples). The same SELECT without the lock
    clause (what SQLite runs) is shown for information.
@@ -228,7 +228,8 @@ def load_ikuflow(pg, url: str) -> None:
         offices = [(r["code"], r["name"], r["tz"] or "Asia/Jakarta", r["parent"] or None, r["level"] or "regency")
                    for r in csv.DictReader(f)]
     with psycopg.connect(conninfo(url), autocommit=True) as con:
-        wf_version = con.execute("SELECT max(version) FROM workflow_version WHERE name = 'iku'").fetchone()[0]
+        wf_version, wf_id = con.execute("SELECT version, id FROM workflow_version WHERE name = 'iku'"
+                                        " ORDER BY version DESC LIMIT 1").fetchone()
         divisions = [r[0] for r in con.execute("SELECT code FROM division ORDER BY code")]
         assert tuple(divisions) == DIVISIONS, divisions
         with con.transaction():
@@ -252,8 +253,13 @@ def load_ikuflow(pg, url: str) -> None:
         t1 = time.perf_counter()
         combos = [(code, name, div) for code, name, *_ in offices for div in divisions]
         nc = len(combos)
+        with con.cursor() as cur:
+            cur.executemany("INSERT INTO unit (office_code, division_code) VALUES (%s, %s)",
+                            [(code, div) for code, _, div in combos])
+        units = {(o, d): i for i, o, d in con.execute("SELECT id, office_code, division_code FROM unit")}
         cols = ("id, key, office_code, division_code, year, title, signing_date, workflow_name,"
-                " workflow_version, state, version, due_at, next_action_at, created_at, updated_at")
+                " workflow_version, state, version, due_at, next_action_at, created_at, updated_at,"
+                " unit_id, workflow_id")
         con.execute("SET session_replication_role = replica")
         with con.cursor() as cur:
             with cur.copy(f"COPY document ({cols}) FROM STDIN") as cp:
@@ -270,7 +276,7 @@ def load_ikuflow(pg, url: str) -> None:
                         signing = (due_dt + timedelta(days=7)).date()
                     cp.write_row((doc_id, f"{code}-{div}-{year}", code, div, year,
                                   f"IKU {div.upper()} {oname} {year}", signing, "iku", wf_version, state,
-                                  version, due_v, nxt_v, upd_dt, upd_dt))
+                                  version, due_v, nxt_v, upd_dt, upd_dt, units[code, div], wf_id))
         con.execute("RESET session_replication_role")
         con.execute("SELECT setval(pg_get_serial_sequence('document', 'id'), %s)", (N,))
         t2 = time.perf_counter()
@@ -285,7 +291,7 @@ def ikuflow_sql(con):
     from sqlcapture import service_sql
 
     got = service_sql(con, NOW_DT)
-    assert "FOR UPDATE SKIP LOCKED" in got["claim"][0], got["claim"]  # the PostgreSQL claim path
+    assert "FOR NO KEY UPDATE SKIP LOCKED" in got["claim"][0], got["claim"]  # the PostgreSQL claim path
     return (got["list"], got["count"], got["claim"], got["begin"], got["rows"],
             len(got["list_statements"]))
 
@@ -321,7 +327,7 @@ def part_overdue(pg) -> list[str]:
     (list_sql, list_p), (count_sql, count_p), (claim_sql, claim_p), begin_sql, n_list, n_stmts = ikuflow_sql(ik)
     assert n_list == c1, (n_list, c1)
     assert claim_p[-1] == 500, claim_p
-    plain_claim_sql = claim_sql.replace(" FOR UPDATE SKIP LOCKED", "")
+    plain_claim_sql = claim_sql.replace(" FOR NO KEY UPDATE SKIP LOCKED", "")
     all_due_p = claim_p[:-1] + (10**9,)
     scan_sql = "SELECT id, state, due_at FROM document WHERE due_at IS NOT NULL AND due_at < ?"
     no_index = ["SET enable_indexscan=off", "SET enable_bitmapscan=off", "SET enable_indexonlyscan=off"]
@@ -338,7 +344,7 @@ def part_overdue(pg) -> list[str]:
     def raw_rows(sql, params):
         return lambda: len(raw.execute(translate(sql), params).fetchall())
 
-    def claim_in_txn():  # as tick runs it: BEGIN, SELECT ... FOR UPDATE SKIP LOCKED (rolled back here)
+    def claim_in_txn():  # as tick runs it: BEGIN, SELECT ... FOR NO KEY UPDATE SKIP LOCKED (rolled back here)
         ik.execute(begin_sql)
         try:
             return len(ik.execute(claim_sql, claim_p).fetchall())
@@ -395,9 +401,9 @@ def part_overdue(pg) -> list[str]:
         return f"{budget:g} ms", ("PASS" if ok else "FAIL") + tail
 
     rows = [  # label, ikuflow variant, anchor variant, budget ms
-        ("scheduler claim, 500 most overdue: Service.tick's SELECT ... FOR UPDATE SKIP LOCKED as tick "
+        ("scheduler claim, 500 most overdue: Service.tick's SELECT ... FOR NO KEY UPDATE SKIP LOCKED as tick "
          "runs it (BEGIN, SELECT, ROLLBACK)", "ik_claim_txn", "an_Q2_batch500", 2),
-        ("  same SELECT ... FOR UPDATE SKIP LOCKED alone (autocommit)", "ik_claim_sql", "an_Q2_batch500", None),
+        ("  same SELECT ... FOR NO KEY UPDATE SKIP LOCKED alone (autocommit)", "ik_claim_sql", "an_Q2_batch500", None),
         ("  same SELECT without the lock clause (SQLite's claim SQL)", "ik_claim_nolock", "an_Q2_batch500", None),
         ("  same, on a plain psycopg connection (opened as b5 opens its own)", "raw_claim_nolock",
          "an_Q2_batch500", None),

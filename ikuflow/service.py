@@ -37,15 +37,17 @@ OUTBOX_SQL = ("INSERT INTO outbox (document_id, kind, cause, recipient, template
 #: the scheduler's rows: a cause already in the outbox is left as it is (ux_outbox_cause)
 OUTBOX_ONCE_SQL = OUTBOX_SQL.replace("INSERT INTO", "INSERT OR IGNORE INTO")
 
-CLAIM_SQL = ("SELECT id, key, state, version, due_at, next_action_at, workflow_name, workflow_version,"
-             " office_code, division_code FROM document WHERE next_action_at IS NOT NULL"
-             " AND next_action_at <= ? ORDER BY next_action_at, id LIMIT ?")
-#: PostgreSQL: passes on several nodes take disjoint batches (SQLite has one writer at a time)
-CLAIM_SQL_PG = CLAIM_SQL + " FOR UPDATE SKIP LOCKED"
+CLAIM_SQL = ("SELECT id, key, state, version, due_at, next_action_at, unit_id, workflow_id FROM document"
+             " WHERE next_action_at IS NOT NULL AND next_action_at <= ? ORDER BY next_action_at, id LIMIT ?")
+#: PostgreSQL: passes on several nodes take disjoint batches (SQLite has one writer at a time).
+#: NO KEY UPDATE is the lock PostgreSQL's own UPDATE of these non-key columns takes: it excludes
+#: other passes and transitions, not the foreign-key checks of rows that point at the document.
+CLAIM_SQL_PG = CLAIM_SQL + " FOR NO KEY UPDATE SKIP LOCKED"
 
+#: the document's values (see _document_row), then its unit_id and workflow_id
 INSERT_DOC_SQL = ("INSERT INTO document (key, office_code, division_code, year, title, signing_date,"
                   " workflow_name, workflow_version, state, version, due_at, next_action_at,"
-                  " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,0,?,?,?,?)")
+                  " created_at, updated_at, unit_id, workflow_id) VALUES (?,?,?,?,?,?,?,?,?,0,?,?,?,?,?,?)")
 INSERT_DOC_ID_SQL = INSERT_DOC_SQL + " RETURNING id"
 
 #: Roles that may create a document, besides admin (a coordinator only for their division).
@@ -151,6 +153,9 @@ class Service:
     def __init__(self, url: str | None = None, con: sqlite3.Connection | None = None) -> None:
         self.con = con or connect(url)
         self._engines: dict[tuple[str, int], object] = {}
+        self._workflow_ids: dict[tuple[str, int], int] = {}
+        self._workflows: dict[int, tuple[str, int]] = {}  # workflow_of
+        self._units: dict[int, tuple[str, str]] = {}  # unit_of
         self._calendar = None
         self._domain = mail_domain()
         self._renderer = None
@@ -170,13 +175,53 @@ class Service:
             from ikuflow.definition import parse_text
             from ikuflow.engine import Engine
 
-            row = self.con.execute("SELECT source, path FROM workflow_version WHERE name = ? AND"
+            row = self.con.execute("SELECT source, path, id FROM workflow_version WHERE name = ? AND"
                                    " version = ?", (name, version)).fetchone()
             if row is None:
                 raise NotFound("workflow", f"{name} v{version}", "run 'ikuflow init' to load it")
             eng = Engine(parse_text(row[0], row[1] or name), self.calendar())
             self._engines[(name, version)] = eng
+            self._workflow_ids[(name, version)] = row[2]
         return eng
+
+    def workflow_id(self, name: str, version: int) -> int:
+        """The id of a stored workflow version (document.workflow_id)."""
+        self.engine(name, version)
+        return self._workflow_ids[(name, version)]
+
+    def workflow_of(self, workflow_id: int) -> tuple[str, int]:
+        """(name, version) of a document's workflow_id. Stored versions never change, so the
+        mapping is read once and again only for an id it has not seen."""
+        found = self._workflows.get(workflow_id)
+        if found is None:
+            self._workflows = {i: (n, v) for i, n, v in
+                               self.con.execute("SELECT id, name, version FROM workflow_version")}
+            found = self._workflows[workflow_id]
+        return found
+
+    def unit_of(self, unit_id: int) -> tuple[str, str]:
+        """(office, division) of a document's unit_id, read as workflow_of reads its ids."""
+        found = self._units.get(unit_id)
+        if found is None:
+            self._units = {i: (o, d) for i, o, d in
+                           self.con.execute("SELECT id, office_code, division_code FROM unit")}
+            found = self._units[unit_id]
+        return found
+
+    @staticmethod
+    def _unit_ids(c, pairs) -> dict[tuple[str, str], int]:
+        """(office, division) -> unit id for ``pairs``, adding the units not yet stored, inside
+        the caller's transaction (so nothing is cached: the transaction may roll back)."""
+        pairs = set(pairs)
+        sql, args = "SELECT id, office_code, division_code FROM unit", ()
+        if len(pairs) == 1:
+            sql, args = sql + " WHERE office_code = ? AND division_code = ?", next(iter(pairs))
+        have = {(o, d): i for i, o, d in c.execute(sql, args)}
+        missing = sorted(pairs - have.keys())
+        if missing:
+            c.executemany("INSERT OR IGNORE INTO unit (office_code, division_code) VALUES (?, ?)", missing)
+            have = {(o, d): i for i, o, d in c.execute(sql, args)}
+        return have
 
     def calendar(self):
         """The working-day overrides stored by ``init`` (read once per process)."""
@@ -298,7 +343,9 @@ class Service:
         doc = _document_row(eng, version, office, office_row, division, year, signing_date, title, now)
         try:
             with write(self.con) as c:
-                doc_id = c.execute(INSERT_DOC_ID_SQL, doc).fetchone()[0]
+                ids = (self._unit_ids(c, [(office, division)])[office, division],
+                       self.workflow_id(workflow, version))
+                doc_id = c.execute(INSERT_DOC_ID_SQL, doc + ids).fetchone()[0]
                 c.execute(HISTORY_SQL, (doc_id, 0, doc[-1], actor.lower(), None, "create", None,
                                         eng.workflow.initial, None))
                 division_name = c.execute("SELECT name FROM division WHERE code = ?", (division,)).fetchone()[0]
@@ -389,9 +436,11 @@ class Service:
             raise Conflict(f"{len(refused)} of {len(rows) + len(refused)} documents would be refused "
                            f"(first: {refused[0]['key']}: {refused[0]['reason']}); nothing was created")
         ids: dict[str, int] = {}
+        wf_id = self.workflow_id(workflow, version)
         with write(self.con) as c:
+            units = self._unit_ids(c, {(r[1], r[2]) for r in rows})
             for i in range(0, len(rows), 500):
-                c.executemany(INSERT_DOC_SQL, rows[i:i + 500])
+                c.executemany(INSERT_DOC_SQL, [r + (units[r[1], r[2]], wf_id) for r in rows[i:i + 500]])
                 if progress:
                     progress(min(i + 500, len(rows)), len(rows))
             wanted = {r[0] for r in rows}
@@ -648,29 +697,35 @@ class Service:
         if office is not None:
             if self.con.execute("SELECT 1 FROM office WHERE code = ?", (office,)).fetchone() is None:
                 raise NotFound("office", office, "see 'ikuflow office list'")
-            scope = (" AND office_code IN (WITH RECURSIVE sub(code) AS (SELECT code FROM office WHERE code = ? UNION ALL"
-                     " SELECT o.code FROM office o JOIN sub ON o.parent = sub.code)"
-                     " SELECT code FROM sub)")
+            scope = (" AND unit_id IN (SELECT id FROM unit WHERE office_code IN (WITH RECURSIVE sub(code) AS"
+                     " (SELECT code FROM office WHERE code = ? UNION ALL"
+                     " SELECT o.code FROM office o JOIN sub ON o.parent = sub.code) SELECT code FROM sub))")
             args.append(office)
         rows = self.con.execute(
-            "SELECT key, office_code, division_code, state, due_at, workflow_name, workflow_version"
-            " FROM document WHERE due_at IS NOT NULL AND due_at < ?" + scope
+            "SELECT key, state, due_at, unit_id, workflow_id FROM document"
+            " WHERE due_at IS NOT NULL AND due_at < ?" + scope
             + " ORDER BY due_at, id" + (f" LIMIT {int(limit)}" if limit else ""), args).fetchall()
         d = self.directory()
-        shown: dict = {}  # documents share due times (one signing date, a few zones): format once
+        # documents share their office, division, workflow and state, and their due times (one
+        # signing date, a few zones): what follows from those is worked out once, not per row
+        where: dict = {}
+        shown: dict = {}
         out = []
-        for key, off, div, state, due_raw, wf, wfv in rows:
-            tz = d.offices[off][0]
-            fmt = shown.get((due_raw, tz))
+        for key, state, due_raw, unit_id, wf_id in rows:
+            w = where.get((unit_id, wf_id, state))
+            if w is None:
+                off, div = self.unit_of(unit_id)
+                must = self.engine(*self.workflow_of(wf_id)).workflow.states[state].must_act
+                w = where[(unit_id, wf_id, state)] = (off, div, d.offices[off][0], d.people(off, div, must))
+            fmt = shown.get((due_raw, w[2]))
             if fmt is None:
                 due = parse_ts(due_raw)
                 late = now - due
-                fmt = shown[(due_raw, tz)] = (iso_local(due, tz), fmt_local(due, tz), fmt_span(late),
-                                              int(late.total_seconds()))
-            out.append({"key": key, "office": off, "division": div, "state": state,
+                fmt = shown[(due_raw, w[2])] = (iso_local(due, w[2]), fmt_local(due, w[2]), fmt_span(late),
+                                                int(late.total_seconds()))
+            out.append({"key": key, "office": w[0], "division": w[1], "state": state,
                         "due_at": fmt[0], "due_local": fmt[1], "overdue_by": fmt[2],
-                        "overdue_seconds": fmt[3],
-                        "must_act": d.people(off, div, self.engine(wf, wfv).workflow.states[state].must_act)})
+                        "overdue_seconds": fmt[3], "must_act": w[3]})
         return out
 
     def overdue_count(self, at: datetime | None = None) -> int:
@@ -703,9 +758,10 @@ class Service:
                     % ",".join("?" * len(claimed)), [r[0] for r in claimed])}
                 held = []  # one outbox row per (document, action, recipient), rendered after the batches
                 moves = []
-                for doc_id, key, state, version, due, nxt, wf, wfv, off, div in claimed:
+                for doc_id, key, state, version, due, nxt, unit_id, wf_id in claimed:
+                    off, div = self.unit_of(unit_id)
                     tz, parent, office_name, _ = d.offices[off]
-                    eng = self.engine(wf, wfv)
+                    eng = self.engine(*self.workflow_of(wf_id))
                     due = parse_ts(due)
                     act = eng.latest_action(state, due, now)
                     moves.append((fmt_ts(eng.next_action_at(state, due, now)), doc_id, nxt))
@@ -821,9 +877,11 @@ class Service:
             with write(self.con) as c:
                 for m in moves:
                     doc_id, version, due = m["_row"]
-                    if c.execute("UPDATE document SET workflow_version = ?, due_at = ?, next_action_at = ?,"
-                                 " version = version + 1, updated_at = ? WHERE id = ? AND version = ?",
-                                 (latest, fmt_ts(due), fmt_ts(new.next_action_at(m["state"], due, now)),
+                    if c.execute("UPDATE document SET workflow_version = ?, workflow_id = ?, due_at = ?,"
+                                 " next_action_at = ?, version = version + 1, updated_at = ?"
+                                 " WHERE id = ? AND version = ?",
+                                 (latest, self.workflow_id(name, latest), fmt_ts(due),
+                                  fmt_ts(new.next_action_at(m["state"], due, now)),
                                   ts, doc_id, version)).rowcount != 1:
                         raise Conflict(f"document {m['key']} changed during the migration; nothing "
                                        "was migrated, run it again")

@@ -323,26 +323,49 @@ def test_tick_cli(svc, cli, parent_secretariat):
 
 
 @pytest.mark.backends("sqlite")
-def test_next_action_times_are_indexed(svc):
-    plan = " ".join(r[-1] for r in svc.con.execute(
-        "EXPLAIN QUERY PLAN SELECT id FROM document WHERE next_action_at IS NOT NULL"
-        " AND next_action_at <= ? ORDER BY next_action_at, id LIMIT 500", ("2026",)))
-    assert "ix_document_next_action" in plan
-    plan = " ".join(r[-1] for r in svc.con.execute(
-        "EXPLAIN QUERY PLAN SELECT count(*) FROM document WHERE due_at IS NOT NULL AND due_at < ?", ("2026",)))
-    assert "ix_document_due" in plan
+class Recording:
+    """A connection that records the statements sent through it."""
+
+    def __init__(self, con) -> None:
+        self.con, self.seen = con, []
+
+    def execute(self, sql, params=()):
+        self.seen.append((sql, tuple(params)))
+        return self.con.execute(sql, params)
+
+    def __getattr__(self, name):
+        return getattr(self.con, name)
 
 
-@pytest.mark.backends("postgresql")
-def test_next_action_times_are_indexed_on_postgresql(svc):
-    svc.con.execute("SET enable_seqscan = off")  # the tables are tiny: ask whether the index can serve
-    plan = " ".join(r[0] for r in svc.con.execute(
-        "EXPLAIN SELECT id FROM document WHERE next_action_at IS NOT NULL"
-        " AND next_action_at <= '2026-01-01' ORDER BY next_action_at, id LIMIT 500"))
-    assert "ix_document_next_action" in plan
-    plan = " ".join(r[0] for r in svc.con.execute(
-        "EXPLAIN SELECT count(*) FROM document WHERE due_at IS NOT NULL AND due_at < '2026-01-01'"))
-    assert "ix_document_due" in plan
+def test_the_scans_read_their_covering_indexes_only(svc, doc, backend):
+    """The statements Service really sends for the overdue list, the count and the scheduler's
+    claim are each served by their partial index alone, never by a table scan."""
+    from ikuflow.service import Service
+
+    rec = Recording(svc.con)
+    watched = Service(con=rec)
+    at = utc("2026-01-27T10:00+07:00")
+    assert len(watched.overdue(at=at)) == 1 and watched.overdue_count(at=at) == 1
+    watched.tick(at=at)
+    sent = {"list": [q for q in rec.seen if "ORDER BY due_at" in q[0]],
+            "count": [q for q in rec.seen if "count(*)" in q[0] and "due_at" in q[0]],
+            "claim": [q for q in rec.seen if q[0].startswith("SELECT") and "next_action_at <=" in q[0]]}
+    assert all(len(v) == 1 for v in sent.values()), sent
+    if backend == "postgresql":  # the tables are tiny: ask whether the index can serve, alone
+        for knob in ("enable_seqscan", "enable_bitmapscan"):
+            svc.con.execute(f"SET {knob} = off")
+        explain, want = "EXPLAIN ", {"list": "Index Only Scan using ix_document_due",
+                                     "count": "Index Only Scan using ix_document_due",
+                                     "claim": "Index Scan using ix_document_next_action"}
+    else:
+        explain, want = "EXPLAIN QUERY PLAN ", {"list": "USING COVERING INDEX ix_document_due",
+                                                "count": "USING COVERING INDEX ix_document_due",
+                                                "claim": "USING COVERING INDEX ix_document_next_action"}
+    for name, [(sql, params)] in sent.items():
+        plan = " / ".join(str(r[-1]) for r in svc.con.execute(explain + sql, params))
+        assert want[name] in plan, (name, plan)
+    if backend == "postgresql":
+        assert "FOR NO KEY UPDATE SKIP LOCKED" in sent["claim"][0][0]
 
 
 @pytest.mark.backends("postgresql")

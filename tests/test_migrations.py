@@ -40,11 +40,11 @@ def test_a_new_database_has_exactly_the_models_schema(database_url):
     from ikuflow import admin, migrations
 
     res = admin.init()
-    assert res["created"] and res["schema"] == migrations.head() == "0003"
+    assert res["created"] and res["schema"] == migrations.head() == "0004"
     assert schema_diff(database_url) == []
-    assert migrations.current(database_url) == "0003"
+    assert migrations.current(database_url) == "0004"
     again = admin.init()  # idempotent
-    assert not again["created"] and again["schema_before"] == again["schema"] == "0003"
+    assert not again["created"] and again["schema_before"] == again["schema"] == "0004"
 
 
 def fill_previous_schema(con) -> None:
@@ -101,10 +101,11 @@ def test_init_upgrades_a_database_of_the_previous_schema_and_loses_nothing(datab
 
     p = run_ikuflow("init")
     assert p.returncode == 0, p.stderr
-    assert "upgraded" in p.stdout and "0001 -> 0003" in p.stdout
+    assert "upgraded" in p.stdout and "0001 -> 0004" in p.stdout
 
     con = db()
-    after = {t: dump(con, t, skip=("version",) if t == "history" else ()) for t in TABLES}
+    added = {"history": ("version",), "document": ("unit_id", "workflow_id")}  # by 0002 and 0004
+    after = {t: dump(con, t, skip=added.get(t, ())) for t in TABLES}
     # everything kept; init adds only what it always adds (the standard divisions, the workflow
     # files as a new version), and calendar_day is, by design, replaced by workflows/calendar.yaml
     for t in TABLES:
@@ -119,6 +120,13 @@ def test_init_upgrades_a_database_of_the_previous_schema_and_loses_nothing(datab
     assert versions == [(1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (2, 0), (2, 1)]
     docs = dict(con.execute("SELECT id, version FROM document").fetchall())
     assert all(docs[d] == max(v for i, v in versions if i == d) for d in docs)
+    # each document got the unit of its office and division, and the id of its workflow version
+    ids = con.execute("SELECT d.key, u.office_code, u.division_code, w.name, w.version FROM document d"
+                      " JOIN unit u ON u.id = d.unit_id JOIN workflow_version w ON w.id = d.workflow_id"
+                      " ORDER BY d.id").fetchall()
+    assert ids == [("pacitan-sdmo-2026", "pacitan", "sdmo", "iku", 1),
+                   ("pacitan-hukum-2026", "pacitan", "hukum", "iku", 1)]
+    assert con.execute("SELECT count(*) FROM unit").fetchone()[0] == 2
     con.close()
     assert schema_diff(database_url) == []
 

@@ -28,8 +28,23 @@ def _migrate(connection) -> None:
 
     context.configure(connection=connection, target_metadata=SQLModel.metadata,
                       render_as_batch=True, compare_type=True)
-    with context.begin_transaction():
-        context.run_migrations()
+    # SQLite alters a table by rebuilding it (batch mode); dropping the old copy of a table other
+    # rows point at fails while foreign keys are enforced. They are switched off for the
+    # migration (outside any transaction: SQLite ignores the pragma inside one) and every
+    # reference is checked before the migration commits.
+    raw = connection.connection.driver_connection if connection.dialect.name == "sqlite" else None
+    if raw is not None:
+        raw.execute("PRAGMA foreign_keys=OFF")
+    try:
+        with context.begin_transaction():
+            context.run_migrations()
+            if raw is not None:
+                broken = raw.execute("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RuntimeError(f"the migration left rows pointing at nothing: {broken[:5]}")
+    finally:
+        if raw is not None:
+            raw.execute("PRAGMA foreign_keys=ON")
 
 
 run()
