@@ -258,6 +258,7 @@ def build_ikuflow_db(path: Path, n_walk: int, n_extra: int):
     p = probe_doc[(zones[0], years[0])]
     assert p["state"] == "draft" and p["version"] == 0 and p["signing_date"] == \
         SIGNING_OF_YEAR[years[0]].isoformat(), p
+    probe_queue = con.execute("SELECT workflow_id, state FROM queue WHERE id = ?", (p["queue_id"],)).fetchone()
     con.execute("DELETE FROM history")
     con.execute("DELETE FROM outbox")  # the probes' "created" e-mails
     con.execute("DELETE FROM document")
@@ -265,15 +266,18 @@ def build_ikuflow_db(path: Path, n_walk: int, n_extra: int):
     def doc_row(office, div, year):
         r = dict(probe_doc[(tz_of[office], year)])
         r.update(key=f"{office}-{div}-{year}", office_code=office, division_code=div, year=year,
-                 title=f"IKU {div.upper()} {name_of[office]} {year}", unit_id=units[office, div])
+                 title=f"IKU {div.upper()} {name_of[office]} {year}", queue_id=queues[office, div])
         return tuple(r[c] for c in doc_cols)
 
     slots = [doc_slot(d, "walk") for d in range(1, n_walk + 1)] + \
         [doc_slot(d, "bulk") for d in range(1, n_extra + 1)]
     con.execute("BEGIN IMMEDIATE")
-    con.executemany("INSERT OR IGNORE INTO unit (office_code, division_code) VALUES (?, ?)",
-                    sorted({(o, d) for o, d, _ in slots}))
-    units = {(o, d): i for i, o, d in con.execute("SELECT id, office_code, division_code FROM unit")}
+    # each document waits in its own office's draft queue (the probes' queue is another office's)
+    wf_id, state = probe_queue
+    con.executemany("INSERT OR IGNORE INTO queue (office_code, division_code, workflow_id, state)"
+                    " VALUES (?, ?, ?, ?)", sorted({(o, d, wf_id, state) for o, d, _ in slots}))
+    queues = {(o, d): i for i, o, d in con.execute(
+        "SELECT id, office_code, division_code FROM queue WHERE workflow_id = ? AND state = ?", (wf_id, state))}
     con.executemany(f"INSERT INTO document ({', '.join(doc_cols)}) VALUES ({', '.join('?' * len(doc_cols))})",
                     (doc_row(*s_) for s_ in slots))
     ids = dict(con.execute("SELECT key, id FROM document"))

@@ -200,11 +200,11 @@ def ikuflow_db() -> None:
 
     combos = [(code, name, div) for code, name, *_ in offices for div in divisions]
     nc = len(combos)
-    con.execute("BEGIN")
-    con.executemany("INSERT INTO unit (office_code, division_code) VALUES (?, ?)",
-                    [(code, div) for code, _, div in combos])
+    con.execute("BEGIN")  # a queue per office, division and state
+    con.executemany("INSERT INTO queue (office_code, division_code, workflow_id, state) VALUES (?, ?, ?, ?)",
+                    [(code, div, wf_id, st) for code, _, div in combos for st in b5.ACTIVE + ("signed",)])
     con.execute("COMMIT")
-    units = {(o, d): i for i, o, d in con.execute("SELECT id, office_code, division_code FROM unit")}
+    queues = {(o, d, st): i for i, o, d, st in con.execute("SELECT id, office_code, division_code, state FROM queue")}
     assert 1000 + (N - 1) // nc <= 9999, "too many rows for the key scheme"
 
     def docs():
@@ -222,11 +222,11 @@ def ikuflow_db() -> None:
                 signing = (due_dt + timedelta(days=7)).date()
             yield (doc_id, f"{code}-{div}-{year}", code, div, year, f"IKU {div.upper()} {oname} {year}",
                    signing.isoformat(), "iku", wf_version, state, version, due_ts, nxt_ts, upd_ts, upd_ts,
-                   units[code, div], wf_id)
+                   queues[code, div, state])
 
     sql = ("INSERT INTO document (id, key, office_code, division_code, year, title, signing_date,"
            " workflow_name, workflow_version, state, version, due_at, next_action_at, created_at,"
-           " updated_at, unit_id, workflow_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+           " updated_at, queue_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
     it = docs()
     loaded = 0
     while True:

@@ -253,13 +253,15 @@ def load_ikuflow(pg, url: str) -> None:
         t1 = time.perf_counter()
         combos = [(code, name, div) for code, name, *_ in offices for div in divisions]
         nc = len(combos)
-        with con.cursor() as cur:
-            cur.executemany("INSERT INTO unit (office_code, division_code) VALUES (%s, %s)",
-                            [(code, div) for code, _, div in combos])
-        units = {(o, d): i for i, o, d in con.execute("SELECT id, office_code, division_code FROM unit")}
+        with con.cursor() as cur:  # a queue per office, division and state
+            cur.executemany("INSERT INTO queue (office_code, division_code, workflow_id, state)"
+                            " VALUES (%s, %s, %s, %s)",
+                            [(code, div, wf_id, st) for code, _, div in combos for st in b5.ACTIVE + ("signed",)])
+        queues = {(o, d, st): i for i, o, d, st in con.execute(
+            "SELECT id, office_code, division_code, state FROM queue")}
         cols = ("id, key, office_code, division_code, year, title, signing_date, workflow_name,"
                 " workflow_version, state, version, due_at, next_action_at, created_at, updated_at,"
-                " unit_id, workflow_id")
+                " queue_id")
         con.execute("SET session_replication_role = replica")
         with con.cursor() as cur:
             with cur.copy(f"COPY document ({cols}) FROM STDIN") as cp:
@@ -276,7 +278,7 @@ def load_ikuflow(pg, url: str) -> None:
                         signing = (due_dt + timedelta(days=7)).date()
                     cp.write_row((doc_id, f"{code}-{div}-{year}", code, div, year,
                                   f"IKU {div.upper()} {oname} {year}", signing, "iku", wf_version, state,
-                                  version, due_v, nxt_v, upd_dt, upd_dt, units[code, div], wf_id))
+                                  version, due_v, nxt_v, upd_dt, upd_dt, queues[code, div, state]))
         con.execute("RESET session_replication_role")
         con.execute("SELECT setval(pg_get_serial_sequence('document', 'id'), %s)", (N,))
         t2 = time.perf_counter()

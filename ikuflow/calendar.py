@@ -88,8 +88,8 @@ def fmt_local(utc_naive: datetime | None, tz: str) -> str:
     """``2026-01-21 16:00 WIB`` for people; empty for None."""
     if utc_naive is None:
         return ""
-    local = to_local(utc_naive, tz)
-    return local.strftime("%Y-%m-%d %H:%M ") + ZONE_NAMES.get(tz, local.strftime("%Z"))
+    t = to_local(utc_naive, tz)  # (no strftime: this runs for every row of an overdue list)
+    return f"{t.year:04d}-{t.month:02d}-{t.day:02d} {t.hour:02d}:{t.minute:02d} {ZONE_NAMES.get(tz) or t.tzname()}"
 
 
 def fmt_span(delta: timedelta) -> str:

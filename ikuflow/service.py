@@ -27,8 +27,12 @@ ROLES_SQL = ("SELECT ra.role, ra.office_code, ra.division_code, p.name FROM pers
              " LEFT JOIN role_assignment ra ON ra.person_id = p.id WHERE p.email = ?")
 PEOPLE_SQL = ("SELECT p.email, p.name, ra.role, ra.division_code FROM role_assignment ra"
               " JOIN person p ON p.id = ra.person_id WHERE ra.office_code = ?")
-UPDATE_SQL = ("UPDATE document SET state = ?, version = version + 1, updated_at = ?, due_at = ?,"
-              " next_action_at = ? WHERE id = ? AND version = ?")
+#: a transition: the new state and its queue (ENSURE_QUEUE_SQL has added it), the due times
+UPDATE_SQL = ("UPDATE document SET state = ?, queue_id = (SELECT id FROM queue WHERE office_code = ?"
+              " AND division_code = ? AND workflow_id = ? AND state = ?), version = version + 1,"
+              " updated_at = ?, due_at = ?, next_action_at = ? WHERE id = ? AND version = ?")
+ENSURE_QUEUE_SQL = ("INSERT OR IGNORE INTO queue (office_code, division_code, workflow_id, state)"
+                    " VALUES (?, ?, ?, ?)")
 HISTORY_SQL = ("INSERT INTO history (document_id, version, at, actor, acting_for, event, from_state,"
                " to_state, comment) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
 OUTBOX_SQL = ("INSERT INTO outbox (document_id, kind, cause, recipient, template, payload,"
@@ -37,17 +41,17 @@ OUTBOX_SQL = ("INSERT INTO outbox (document_id, kind, cause, recipient, template
 #: the scheduler's rows: a cause already in the outbox is left as it is (ux_outbox_cause)
 OUTBOX_ONCE_SQL = OUTBOX_SQL.replace("INSERT INTO", "INSERT OR IGNORE INTO")
 
-CLAIM_SQL = ("SELECT id, key, state, version, due_at, next_action_at, unit_id, workflow_id FROM document"
+CLAIM_SQL = ("SELECT id, key, version, due_at, next_action_at, queue_id FROM document"
              " WHERE next_action_at IS NOT NULL AND next_action_at <= ? ORDER BY next_action_at, id LIMIT ?")
 #: PostgreSQL: passes on several nodes take disjoint batches (SQLite has one writer at a time).
 #: NO KEY UPDATE is the lock PostgreSQL's own UPDATE of these non-key columns takes: it excludes
 #: other passes and transitions, not the foreign-key checks of rows that point at the document.
 CLAIM_SQL_PG = CLAIM_SQL + " FOR NO KEY UPDATE SKIP LOCKED"
 
-#: the document's values (see _document_row), then its unit_id and workflow_id
+#: the document's values (see _document_row), then its queue_id
 INSERT_DOC_SQL = ("INSERT INTO document (key, office_code, division_code, year, title, signing_date,"
                   " workflow_name, workflow_version, state, version, due_at, next_action_at,"
-                  " created_at, updated_at, unit_id, workflow_id) VALUES (?,?,?,?,?,?,?,?,?,0,?,?,?,?,?,?)")
+                  " created_at, updated_at, queue_id) VALUES (?,?,?,?,?,?,?,?,?,0,?,?,?,?,?)")
 INSERT_DOC_ID_SQL = INSERT_DOC_SQL + " RETURNING id"
 
 #: Roles that may create a document, besides admin (a coordinator only for their division).
@@ -154,8 +158,7 @@ class Service:
         self.con = con or connect(url)
         self._engines: dict[tuple[str, int], object] = {}
         self._workflow_ids: dict[tuple[str, int], int] = {}
-        self._workflows: dict[int, tuple[str, int]] = {}  # workflow_of
-        self._units: dict[int, tuple[str, str]] = {}  # unit_of
+        self._queues: dict[int, tuple] = {}  # queue_of
         self._calendar = None
         self._domain = mail_domain()
         self._renderer = None
@@ -189,37 +192,31 @@ class Service:
         self.engine(name, version)
         return self._workflow_ids[(name, version)]
 
-    def workflow_of(self, workflow_id: int) -> tuple[str, int]:
-        """(name, version) of a document's workflow_id. Stored versions never change, so the
-        mapping is read once and again only for an id it has not seen."""
-        found = self._workflows.get(workflow_id)
+    def queue_of(self, queue_id: int) -> tuple[str, str, str, int, str]:
+        """(office, division, workflow name, workflow version, state) of a queue. Queues never
+        change: they are read once, and again only for an id not seen yet (a queue added since)."""
+        found = self._queues.get(queue_id)
         if found is None:
-            self._workflows = {i: (n, v) for i, n, v in
-                               self.con.execute("SELECT id, name, version FROM workflow_version")}
-            found = self._workflows[workflow_id]
-        return found
-
-    def unit_of(self, unit_id: int) -> tuple[str, str]:
-        """(office, division) of a document's unit_id, read as workflow_of reads its ids."""
-        found = self._units.get(unit_id)
-        if found is None:
-            self._units = {i: (o, d) for i, o, d in
-                           self.con.execute("SELECT id, office_code, division_code FROM unit")}
-            found = self._units[unit_id]
+            wf = {i: (n, v) for i, n, v in self.con.execute("SELECT id, name, version FROM workflow_version")}
+            self._queues = {i: (o, d, *wf[w], st) for i, o, d, w, st in self.con.execute(
+                "SELECT id, office_code, division_code, workflow_id, state FROM queue")}
+            found = self._queues[queue_id]
         return found
 
     @staticmethod
-    def _unit_ids(c, pairs) -> dict[tuple[str, str], int]:
-        """(office, division) -> unit id for ``pairs``, adding the units not yet stored, inside
-        the caller's transaction (so nothing is cached: the transaction may roll back)."""
+    def _queue_ids(c, pairs, workflow_id: int, state: str) -> dict[tuple[str, str], int]:
+        """(office, division) -> the id of the queue of ``state`` of a workflow version there,
+        for each of ``pairs``, adding the queues not stored yet. Inside the caller's transaction,
+        so nothing is cached: it may roll back."""
         pairs = set(pairs)
-        sql, args = "SELECT id, office_code, division_code FROM unit", ()
+        sql, args = "SELECT id, office_code, division_code FROM queue WHERE workflow_id = ? AND state = ?", \
+            (workflow_id, state)
         if len(pairs) == 1:
-            sql, args = sql + " WHERE office_code = ? AND division_code = ?", next(iter(pairs))
+            sql, args = sql + " AND office_code = ? AND division_code = ?", args + next(iter(pairs))
         have = {(o, d): i for i, o, d in c.execute(sql, args)}
         missing = sorted(pairs - have.keys())
         if missing:
-            c.executemany("INSERT OR IGNORE INTO unit (office_code, division_code) VALUES (?, ?)", missing)
+            c.executemany(ENSURE_QUEUE_SQL, [(o, d, workflow_id, state) for o, d in missing])
             have = {(o, d): i for i, o, d in c.execute(sql, args)}
         return have
 
@@ -343,9 +340,9 @@ class Service:
         doc = _document_row(eng, version, office, office_row, division, year, signing_date, title, now)
         try:
             with write(self.con) as c:
-                ids = (self._unit_ids(c, [(office, division)])[office, division],
-                       self.workflow_id(workflow, version))
-                doc_id = c.execute(INSERT_DOC_ID_SQL, doc + ids).fetchone()[0]
+                queue = self._queue_ids(c, [(office, division)], self.workflow_id(workflow, version),
+                                        eng.workflow.initial)[office, division]
+                doc_id = c.execute(INSERT_DOC_ID_SQL, doc + (queue,)).fetchone()[0]
                 c.execute(HISTORY_SQL, (doc_id, 0, doc[-1], actor.lower(), None, "create", None,
                                         eng.workflow.initial, None))
                 division_name = c.execute("SELECT name FROM division WHERE code = ?", (division,)).fetchone()[0]
@@ -436,11 +433,11 @@ class Service:
             raise Conflict(f"{len(refused)} of {len(rows) + len(refused)} documents would be refused "
                            f"(first: {refused[0]['key']}: {refused[0]['reason']}); nothing was created")
         ids: dict[str, int] = {}
-        wf_id = self.workflow_id(workflow, version)
         with write(self.con) as c:
-            units = self._unit_ids(c, {(r[1], r[2]) for r in rows})
+            queues = self._queue_ids(c, {(r[1], r[2]) for r in rows}, self.workflow_id(workflow, version),
+                                     eng.workflow.initial)
             for i in range(0, len(rows), 500):
-                c.executemany(INSERT_DOC_SQL, [r + (units[r[1], r[2]], wf_id) for r in rows[i:i + 500]])
+                c.executemany(INSERT_DOC_SQL, [r + (queues[r[1], r[2]],) for r in rows[i:i + 500]])
                 if progress:
                     progress(min(i + 500, len(rows)), len(rows))
             wanted = {r[0] for r in rows}
@@ -594,8 +591,10 @@ class Service:
                              message_id(cause, self._domain), mail.subject, mail.text,
                              mail.html, "pending", ts, ts))
         # the first write takes the write lock; a stale snapshot raises "database is locked"
-        if c.execute(UPDATE_SQL, (out.dest, ts, fmt_ts(out.due_at), fmt_ts(out.next_action_at),
-                                  doc_id, version)).rowcount != 1:
+        wf_id = self.workflow_id(wf_name, wf_version)
+        c.execute(ENSURE_QUEUE_SQL, (office, division, wf_id, out.dest))
+        if c.execute(UPDATE_SQL, (out.dest, office, division, wf_id, out.dest, ts, fmt_ts(out.due_at),
+                                  fmt_ts(out.next_action_at), doc_id, version)).rowcount != 1:
             raise Conflict(f"document {key} changed while you were acting on it; check "
                            f"'ikuflow status {key}' and retry if '{event}' still applies")
         c.execute(HISTORY_SQL, (doc_id, new_version, ts, actor.lower(), acting_for, event, out.source,
@@ -697,35 +696,36 @@ class Service:
         if office is not None:
             if self.con.execute("SELECT 1 FROM office WHERE code = ?", (office,)).fetchone() is None:
                 raise NotFound("office", office, "see 'ikuflow office list'")
-            scope = (" AND unit_id IN (SELECT id FROM unit WHERE office_code IN (WITH RECURSIVE sub(code) AS"
+            scope = (" AND queue_id IN (SELECT id FROM queue WHERE office_code IN (WITH RECURSIVE sub(code) AS"
                      " (SELECT code FROM office WHERE code = ? UNION ALL"
                      " SELECT o.code FROM office o JOIN sub ON o.parent = sub.code) SELECT code FROM sub))")
             args.append(office)
         rows = self.con.execute(
-            "SELECT key, state, due_at, unit_id, workflow_id FROM document"
+            "SELECT key, due_at, queue_id FROM document"
             " WHERE due_at IS NOT NULL AND due_at < ?" + scope
             + " ORDER BY due_at, id" + (f" LIMIT {int(limit)}" if limit else ""), args).fetchall()
         d = self.directory()
-        # documents share their office, division, workflow and state, and their due times (one
-        # signing date, a few zones): what follows from those is worked out once, not per row
+        # documents share queues (place, state, who must act) and due times (one signing date,
+        # a few zones): what follows from those is worked out once, not per row
         where: dict = {}
         shown: dict = {}
         out = []
-        for key, state, due_raw, unit_id, wf_id in rows:
-            w = where.get((unit_id, wf_id, state))
+        for key, due_raw, queue_id in rows:
+            w = where.get(queue_id)
             if w is None:
-                off, div = self.unit_of(unit_id)
-                must = self.engine(*self.workflow_of(wf_id)).workflow.states[state].must_act
-                w = where[(unit_id, wf_id, state)] = (off, div, d.offices[off][0], d.people(off, div, must))
-            fmt = shown.get((due_raw, w[2]))
+                off, div, wf, wfv, state = self.queue_of(queue_id)
+                must = self.engine(wf, wfv).workflow.states[state].must_act
+                w = where[queue_id] = (off, div, state, d.offices[off][0], d.people(off, div, must))
+            tz = w[3]
+            fmt = shown.get((due_raw, tz))
             if fmt is None:
                 due = parse_ts(due_raw)
                 late = now - due
-                fmt = shown[(due_raw, w[2])] = (iso_local(due, w[2]), fmt_local(due, w[2]), fmt_span(late),
-                                                int(late.total_seconds()))
-            out.append({"key": key, "office": w[0], "division": w[1], "state": state,
+                fmt = shown[(due_raw, tz)] = (iso_local(due, tz), fmt_local(due, tz), fmt_span(late),
+                                              int(late.total_seconds()))
+            out.append({"key": key, "office": w[0], "division": w[1], "state": w[2],
                         "due_at": fmt[0], "due_local": fmt[1], "overdue_by": fmt[2],
-                        "overdue_seconds": fmt[3], "must_act": w[3]})
+                        "overdue_seconds": fmt[3], "must_act": w[4]})
         return out
 
     def overdue_count(self, at: datetime | None = None) -> int:
@@ -758,10 +758,10 @@ class Service:
                     % ",".join("?" * len(claimed)), [r[0] for r in claimed])}
                 held = []  # one outbox row per (document, action, recipient), rendered after the batches
                 moves = []
-                for doc_id, key, state, version, due, nxt, unit_id, wf_id in claimed:
-                    off, div = self.unit_of(unit_id)
+                for doc_id, key, version, due, nxt, queue_id in claimed:
+                    off, div, wf, wfv, state = self.queue_of(queue_id)
                     tz, parent, office_name, _ = d.offices[off]
-                    eng = self.engine(*self.workflow_of(wf_id))
+                    eng = self.engine(wf, wfv)
                     due = parse_ts(due)
                     act = eng.latest_action(state, due, now)
                     moves.append((fmt_ts(eng.next_action_at(state, due, now)), doc_id, nxt))
@@ -856,8 +856,8 @@ class Service:
         new = self.engine(name, latest)
         d = self.directory()
         moves, stuck = [], []
-        for doc_id, key, state, version, wfv, signing, office in self.con.execute(
-                "SELECT id, key, state, version, workflow_version, signing_date, office_code"
+        for doc_id, key, state, version, wfv, signing, office, division in self.con.execute(
+                "SELECT id, key, state, version, workflow_version, signing_date, office_code, division_code"
                 " FROM document WHERE workflow_name = ? AND workflow_version < ? ORDER BY key",
                 (name, latest)).fetchall():
             if state in self.engine(name, wfv).workflow.final:
@@ -871,16 +871,19 @@ class Service:
             tz = d.offices[office][0]
             due = new.due_for(state, date.fromisoformat(signing), tz)
             moves.append({"key": key, "state": state, "from_version": wfv, "to_version": latest,
-                          "due_at": iso_local(due, tz), "_row": (doc_id, version, due)})
+                          "due_at": iso_local(due, tz), "_row": (doc_id, version, due, office, division)})
         if not dry_run and moves:
             ts = fmt_ts(now)
+            latest_id = self.workflow_id(name, latest)
             with write(self.con) as c:
                 for m in moves:
-                    doc_id, version, due = m["_row"]
-                    if c.execute("UPDATE document SET workflow_version = ?, workflow_id = ?, due_at = ?,"
-                                 " next_action_at = ?, version = version + 1, updated_at = ?"
+                    doc_id, version, due, office, division = m["_row"]
+                    c.execute(ENSURE_QUEUE_SQL, (office, division, latest_id, m["state"]))
+                    if c.execute("UPDATE document SET workflow_version = ?, queue_id = (SELECT id FROM queue"
+                                 " WHERE office_code = ? AND division_code = ? AND workflow_id = ? AND state = ?),"
+                                 " due_at = ?, next_action_at = ?, version = version + 1, updated_at = ?"
                                  " WHERE id = ? AND version = ?",
-                                 (latest, self.workflow_id(name, latest), fmt_ts(due),
+                                 (latest, office, division, latest_id, m["state"], fmt_ts(due),
                                   fmt_ts(new.next_action_at(m["state"], due, now)),
                                   ts, doc_id, version)).rowcount != 1:
                         raise Conflict(f"document {m['key']} changed during the migration; nothing "

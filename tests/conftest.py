@@ -117,6 +117,21 @@ def db():
     return connect()
 
 
+def misqueued(con=None) -> list[tuple]:
+    """Documents whose queue (queue_id) is not the queue of their own office, division,
+    workflow version and state: must always be empty."""
+    c = con or db()
+    try:
+        return c.execute(
+            "SELECT d.key, d.state, q.state FROM document d JOIN queue q ON q.id = d.queue_id"
+            " JOIN workflow_version w ON w.id = q.workflow_id WHERE q.office_code <> d.office_code"
+            " OR q.division_code <> d.division_code OR w.name <> d.workflow_name"
+            " OR w.version <> d.workflow_version OR q.state <> d.state").fetchall()
+    finally:
+        if con is None:
+            c.close()
+
+
 def rows_as_dicts(cur) -> list[dict]:
     names = [d[0] for d in cur.description]
     return [dict(zip(names, r)) for r in cur.fetchall()]

@@ -784,8 +784,11 @@ def commands(draw) -> list[str]:
         else:
             value = draw(st.sampled_from(good))
         argv += [flag, value] if flag else [value]
-    if cmd == "office add" and argv[2] in CODES:  # an existing office: never with --parent
-        argv = argv[:3] + [a for j, a in enumerate(argv[3:]) if "--parent" not in argv[3:][j - 1:j + 1]]
+    if cmd == "office add" and len(argv) > 2 and argv[2] in CODES:  # an existing office: never with --parent
+        rest = argv[3:]
+        while "--parent" in rest:  # the flag and its value
+            del rest[rest.index("--parent"):rest.index("--parent") + 2]
+        argv = argv[:3] + rest
     return argv + draw(st.sampled_from([[], [], ["--json"]]))
 
 

@@ -104,7 +104,7 @@ def test_init_upgrades_a_database_of_the_previous_schema_and_loses_nothing(datab
     assert "upgraded" in p.stdout and "0001 -> 0004" in p.stdout
 
     con = db()
-    added = {"history": ("version",), "document": ("unit_id", "workflow_id")}  # by 0002 and 0004
+    added = {"history": ("version",), "document": ("queue_id",)}  # by 0002 and 0004
     after = {t: dump(con, t, skip=added.get(t, ())) for t in TABLES}
     # everything kept; init adds only what it always adds (the standard divisions, the workflow
     # files as a new version), and calendar_day is, by design, replaced by workflows/calendar.yaml
@@ -120,13 +120,13 @@ def test_init_upgrades_a_database_of_the_previous_schema_and_loses_nothing(datab
     assert versions == [(1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (2, 0), (2, 1)]
     docs = dict(con.execute("SELECT id, version FROM document").fetchall())
     assert all(docs[d] == max(v for i, v in versions if i == d) for d in docs)
-    # each document got the unit of its office and division, and the id of its workflow version
-    ids = con.execute("SELECT d.key, u.office_code, u.division_code, w.name, w.version FROM document d"
-                      " JOIN unit u ON u.id = d.unit_id JOIN workflow_version w ON w.id = d.workflow_id"
-                      " ORDER BY d.id").fetchall()
-    assert ids == [("pacitan-sdmo-2026", "pacitan", "sdmo", "iku", 1),
-                   ("pacitan-hukum-2026", "pacitan", "hukum", "iku", 1)]
-    assert con.execute("SELECT count(*) FROM unit").fetchone()[0] == 2
+    # each document got the queue of its office, division, workflow version and state
+    queues = con.execute("SELECT d.key, q.office_code, q.division_code, w.name, w.version, q.state"
+                         " FROM document d JOIN queue q ON q.id = d.queue_id"
+                         " JOIN workflow_version w ON w.id = q.workflow_id ORDER BY d.id").fetchall()
+    assert queues == [("pacitan-sdmo-2026", "pacitan", "sdmo", "iku", 1, "synchronized"),
+                      ("pacitan-hukum-2026", "pacitan", "hukum", "iku", 1, "synchronized")]
+    assert con.execute("SELECT count(*) FROM queue").fetchone()[0] == 2
     con.close()
     assert schema_diff(database_url) == []
 

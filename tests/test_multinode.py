@@ -35,7 +35,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import WORKFLOWS, db, hold_write_lock
+from conftest import WORKFLOWS, db, hold_write_lock, misqueued
 from smtp_peer import Peer, free_port
 
 EXE = Path(sys.executable).with_name("ikuflow")
@@ -364,6 +364,7 @@ def test_eight_processes_firing_at_the_same_100_documents(tmp_path):
     try:
         hist = check_paths(con, holders)
         key_of = dict(con.execute("SELECT id, key FROM document").fetchall())
+        assert misqueued(con) == []  # every document waits in the queue of the state it reached
     finally:
         con.close()
     # no lost update, no doubled one: the successes the processes were told of are exactly the

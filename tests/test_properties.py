@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import ADMIN, CHAIR, COORD, NOBODY, SECR, SIGNING, WORKFLOWS, utc
+from conftest import ADMIN, CHAIR, COORD, NOBODY, SECR, SIGNING, WORKFLOWS, misqueued, utc
 
 PROFILE = {"max_examples": int(os.environ.get("IKUFLOW_HYPOTHESIS_EXAMPLES", "60")), "deadline": None,
            "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]}
@@ -91,6 +91,7 @@ def test_random_event_sequences_keep_the_invariants(svc, steps):
             assert cur["comment"]
     # the state is the last history row's, the version counts the transitions
     assert st_["state"] == hist[-1]["to"] and st_["version"] == len(hist) - 1 == fired
+    assert misqueued(svc.con) == []  # and the document's queue is that state's
     # every transition that tells someone has its e-mails in the outbox, one per person, each
     # linked to its transition by its cause (document, the version it made, recipient)
     rows = svc.con.execute("SELECT payload, subject, cause, recipient FROM outbox WHERE document_id = ?"

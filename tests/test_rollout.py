@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import ROOT
+from conftest import ROOT, misqueued
 
 EXAMPLES = ROOT / "examples"
 
@@ -212,6 +212,7 @@ def test_workflow_versions_and_migration_dry_run_then_real(cli, tmp_path, monkey
     last = json.loads(cli("history", "pacitan-sdmo-2026", "--json").stdout)[-1]
     assert (last["event"], last["from"], last["to"], last["comment"]) == ("migrate", "draft", "draft", "workflow iku v1 -> v2")
     assert json.loads(cli("status", "pacitan-hukum-2026", "--json").stdout)["workflow_version"] == 1
+    assert misqueued() == []  # the moved document waits in the queue of its state in v2
     # the document left on v1 still works on v1
     assert cli("advance", "pacitan-hukum-2026", "approve", "--as", "ahmad@pacitan.example.id").exit_code == 0
     # ... and once it reaches a state v2 knows, it can move

@@ -70,15 +70,19 @@ class WorkflowVersion(SQLModel, table=True):
     loaded_at: datetime
 
 
-class Unit(SQLModel, table=True):
-    """One division of one office, as a small integer: what the scans of live documents read
-    instead of two codes (see Document). Written the first time a document of the pair is
-    created; never changed or removed."""
+class Queue(SQLModel, table=True):
+    """Where a document waits: one state of one workflow version in one division of one office.
+    Every document in a queue waits for the same people, so the scans over many documents (the
+    overdue list, the scheduler's claim) read one small integer per row, ``document.queue_id``,
+    and work out the office, the state and who must act once per queue, not once per row. A
+    queue is added the first time a document enters it; queues are never changed or removed."""
 
-    __table_args__ = (UniqueConstraint("office_code", "division_code"),)
+    __table_args__ = (UniqueConstraint("office_code", "division_code", "workflow_id", "state"),)
     id: Optional[int] = Field(default=None, primary_key=True)
     office_code: str = Field(foreign_key="office.code")
     division_code: str = Field(foreign_key="division.code")
+    workflow_id: int = Field(foreign_key="workflow_version.id")
+    state: str
 
 
 class Document(SQLModel, table=True):
@@ -87,13 +91,13 @@ class Document(SQLModel, table=True):
         # What is overdue, and what the scheduler must do next: partial indexes over live
         # documents only (due_at and next_action_at are NULL once a document is final), each
         # covering what its query reads, so neither touches the table. A bare (due_at) index
-        # would be 15x slower than none (../shared/anchors, section 5). They hold the office,
-        # division and workflow as two integers (unit_id, workflow_id), not four columns of
-        # text: every column costs each of the 15,000 rows an overdue list returns.
-        Index("ix_document_due", "due_at", "id", "state", "key", "unit_id", "workflow_id",
+        # would be 15x slower than none (../shared/anchors, section 5). Office, division,
+        # workflow and state are one integer here (queue_id): every column read costs each of
+        # the 15,000 rows of a national overdue list.
+        Index("ix_document_due", "due_at", "id", "key", "queue_id",
               sqlite_where=text("due_at IS NOT NULL"), postgresql_where=text("due_at IS NOT NULL")),
-        Index("ix_document_next_action", "next_action_at", "id", "key", "state", "version", "due_at",
-              "unit_id", "workflow_id", sqlite_where=text("next_action_at IS NOT NULL"),
+        Index("ix_document_next_action", "next_action_at", "id", "key", "version", "due_at", "queue_id",
+              sqlite_where=text("next_action_at IS NOT NULL"),
               postgresql_where=text("next_action_at IS NOT NULL")),
     )
     id: Optional[int] = Field(default=None, primary_key=True)
@@ -105,14 +109,14 @@ class Document(SQLModel, table=True):
     signing_date: date
     workflow_name: str
     workflow_version: int
-    unit_id: int = Field(foreign_key="unit.id")  # (office_code, division_code)
-    workflow_id: int = Field(foreign_key="workflow_version.id")  # (workflow_name, workflow_version)
     state: str
     version: int = 0
     due_at: Optional[datetime] = None
     next_action_at: Optional[datetime] = None
     created_at: datetime
     updated_at: datetime
+    # the queue of (office_code, division_code, workflow_name/version, state): written with them
+    queue_id: int = Field(foreign_key="queue.id")
 
 
 class History(SQLModel, table=True):
