@@ -56,7 +56,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 WORKFLOWS = ROOT / "workflows"
 OFFICES_CSV = ROOT / "examples" / "offices-id.csv"
-BUILD_VERSION = 1  # bump when the generated ikuflow data changes
+BUILD_VERSION = 2  # bump when the generated ikuflow data changes
 
 ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                              formatter_class=argparse.RawDescriptionHelpFormatter)
