@@ -19,7 +19,7 @@ GUARDS = ("comment_required", "not_before_signing_date")
 #: event templates that exist in notifications/ (a valid workflow must name existing ones)
 TEMPLATES = ("submit", "synchronize", "approve", "sign", "send_back", "create")
 #: SQLite tables of an ikuflow database (their row counts must not move on a refused command)
-TABLES = ("office", "division", "person", "role_assignment", "delegation", "document", "history",
+TABLES = ("office", "division", "person", "role_assignment", "delegation", "document", "queue", "history",
           "outbox", "workflow_version", "calendar_day", "meta")
 
 
