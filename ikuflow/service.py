@@ -31,6 +31,8 @@ PEOPLE_SQL = ("SELECT p.email, p.name, ra.role, ra.division_code FROM role_assig
 UPDATE_SQL = ("UPDATE document SET state = ?, queue_id = (SELECT id FROM queue WHERE office_code = ?"
               " AND division_code = ? AND workflow_id = ? AND state = ?), version = version + 1,"
               " updated_at = ?, due_at = ?, next_action_at = ? WHERE id = ? AND version = ?")
+#: a no-op once the queue exists (which is almost always; on PostgreSQL it still draws an id
+#: from the sequence, a gap of no consequence)
 ENSURE_QUEUE_SQL = ("INSERT OR IGNORE INTO queue (office_code, division_code, workflow_id, state)"
                     " VALUES (?, ?, ?, ?)")
 HISTORY_SQL = ("INSERT INTO history (document_id, version, at, actor, acting_for, event, from_state,"
@@ -41,7 +43,7 @@ OUTBOX_SQL = ("INSERT INTO outbox (document_id, kind, cause, recipient, template
 #: the scheduler's rows: a cause already in the outbox is left as it is (ux_outbox_cause)
 OUTBOX_ONCE_SQL = OUTBOX_SQL.replace("INSERT INTO", "INSERT OR IGNORE INTO")
 
-CLAIM_SQL = ("SELECT id, key, version, due_at, next_action_at, queue_id FROM document"
+CLAIM_SQL = ("SELECT id, version, due_at, next_action_at, queue_id FROM document"
              " WHERE next_action_at IS NOT NULL AND next_action_at <= ? ORDER BY next_action_at, id LIMIT ?")
 #: PostgreSQL: passes on several nodes take disjoint batches (SQLite has one writer at a time).
 #: NO KEY UPDATE is the lock PostgreSQL's own UPDATE of these non-key columns takes: it excludes
@@ -188,7 +190,7 @@ class Service:
         return eng
 
     def workflow_id(self, name: str, version: int) -> int:
-        """The id of a stored workflow version (document.workflow_id)."""
+        """The id of a stored workflow version (queue.workflow_id)."""
         self.engine(name, version)
         return self._workflow_ids[(name, version)]
 
@@ -754,11 +756,11 @@ class Service:
             with write(self.con) as c:
                 claimed = c.execute(claim_sql, (ts, batch)).fetchall()
                 details = {} if not claimed else {r[0]: r[1:] for r in c.execute(
-                    "SELECT id, title, year, signing_date FROM document WHERE id IN (%s)"
+                    "SELECT id, key, title, year, signing_date FROM document WHERE id IN (%s)"
                     % ",".join("?" * len(claimed)), [r[0] for r in claimed])}
                 held = []  # one outbox row per (document, action, recipient), rendered after the batches
                 moves = []
-                for doc_id, key, version, due, nxt, queue_id in claimed:
+                for doc_id, version, due, nxt, queue_id in claimed:
                     off, div, wf, wfv, state = self.queue_of(queue_id)
                     tz, parent, office_name, _ = d.offices[off]
                     eng = self.engine(wf, wfv)
@@ -768,7 +770,7 @@ class Service:
                     if act is None:
                         continue
                     totals["reminders" if act.kind == "reminder" else "escalations"] += 1
-                    title, year, signing = details[doc_id]
+                    key, title, year, signing = details[doc_id]
                     st = eng.workflow.states[state]
                     item = {"document": {"key": key, "title": title, "office_name": office_name,
                                          "division_name": d.divisions.get(div, div), "year": year,

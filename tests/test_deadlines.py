@@ -352,14 +352,15 @@ def test_the_scans_read_their_covering_indexes_only(svc, doc, backend):
             "claim": [q for q in rec.seen if q[0].startswith("SELECT") and "next_action_at <=" in q[0]]}
     assert all(len(v) == 1 for v in sent.values()), sent
     if backend == "postgresql":  # the tables are tiny: ask whether the index can serve, alone
+        svc.con.execute("VACUUM ANALYZE document")  # statistics and the visibility map, as autovacuum keeps them
         for knob in ("enable_seqscan", "enable_bitmapscan"):
             svc.con.execute(f"SET {knob} = off")
         explain, want = "EXPLAIN ", {"list": "Index Only Scan using ix_document_due",
-                                     "count": "Index Only Scan using ix_document_due",
+                                     "count": "Index Only Scan using ix_document_due_count",
                                      "claim": "Index Scan using ix_document_next_action"}
     else:
         explain, want = "EXPLAIN QUERY PLAN ", {"list": "USING COVERING INDEX ix_document_due",
-                                                "count": "USING COVERING INDEX ix_document_due",
+                                                "count": "USING COVERING INDEX ix_document_due_count",
                                                 "claim": "USING COVERING INDEX ix_document_next_action"}
     for name, [(sql, params)] in sent.items():
         plan = " / ".join(str(r[-1]) for r in svc.con.execute(explain + sql, params))
