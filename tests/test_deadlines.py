@@ -232,6 +232,35 @@ def test_two_tick_processes_at_once_never_write_a_reminder_twice(svc, tmp_path):
     assert len({r[3] for r in rows}) == len(rows) and len({r[4] for r in rows}) == len(rows)
 
 
+def test_after_three_days_down_two_tick_processes_send_each_missed_action_once(svc):
+    """Downtime and concurrency together, with real processes: the first passes after a week
+    without a scheduler are two ``ikuflow tick`` at once; each document's latest missed action
+    reaches each recipient once, not once per missed interval and not once per process."""
+    n = _many_documents(svc, 40)
+    exe = Path(sys.executable).with_name("ikuflow")
+
+    def ticks(at: str, count: int) -> list[dict]:
+        procs = [subprocess.Popen([str(exe), "tick", "--json", "--batch", "7", "--at", at],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  stdin=subprocess.DEVNULL) for _ in range(count)]
+        results = [p.communicate(timeout=120) for p in procs]
+        assert [p.returncode for p in procs] == [0] * count, results
+        return [json.loads(out) for out, _ in results]
+
+    assert sum(t["emails"] for t in ticks("2026-01-18T07:00+07:00", 1)) == 0
+    # down until 25 January 19:00 WIB: two reminders and several daily escalations were missed
+    totals = ticks("2026-01-25T19:00+07:00", 2)
+    assert sum(t["documents"] for t in totals) == n  # each document claimed by one of them
+    assert sum(t["reminders"] for t in totals) == 0 and sum(t["escalations"] for t in totals) == n
+    for year in range(2000, 2040):
+        for division, coord in (("sdmo", COORD), ("hukum", COORD_HUKUM)):
+            assert grouped(outbox(svc, f"pacitan-{division}-{year}")) == {
+                ("escalation", "2026-01-25 09:00"): sorted([coord, SECR, CHAIR])}
+    rows = outbox(svc)
+    assert len({r[3] for r in rows}) == len(rows) == n * 3  # one cause per recipient and document
+    assert sum(t["documents"] for t in ticks("2026-01-25T19:00+07:00", 2)) == 0  # nothing due again
+
+
 def test_sigterm_as_a_pass_starts_never_leaves_a_traceback(directory):
     """The multi-node test caught it: a pass the executor started just as SIGTERM arrived ran
     on the closed database. Signals at many moments across a fast interval: always a clean stop."""
