@@ -27,9 +27,11 @@ ROLES_SQL = ("SELECT ra.role, ra.office_code, ra.division_code, p.name FROM pers
              " LEFT JOIN role_assignment ra ON ra.person_id = p.id WHERE p.email = ?")
 PEOPLE_SQL = ("SELECT p.email, p.name, ra.role, ra.division_code FROM role_assignment ra"
               " JOIN person p ON p.id = ra.person_id WHERE ra.office_code = ?")
-#: a transition: the new state and its queue (ENSURE_QUEUE_SQL has added it), the due times
-UPDATE_SQL = ("UPDATE document SET state = ?, queue_id = (SELECT id FROM queue WHERE office_code = ?"
-              " AND division_code = ? AND workflow_id = ? AND state = ?), version = version + 1,"
+#: the id of the queue of (office, division, workflow id, state), which ENSURE_QUEUE_SQL has added
+QUEUE_ID_SQL = ("(SELECT id FROM queue WHERE office_code = ? AND division_code = ? AND workflow_id = ?"
+                " AND state = ?)")
+#: a transition: the new state and its queue, the due times
+UPDATE_SQL = ("UPDATE document SET state = ?, queue_id = " + QUEUE_ID_SQL + ", version = version + 1,"
               " updated_at = ?, due_at = ?, next_action_at = ? WHERE id = ? AND version = ?")
 #: a no-op once the queue exists (which is almost always; on PostgreSQL it still draws an id
 #: from the sequence, a gap of no consequence)
@@ -881,9 +883,8 @@ class Service:
                 for m in moves:
                     doc_id, version, due, office, division = m["_row"]
                     c.execute(ENSURE_QUEUE_SQL, (office, division, latest_id, m["state"]))
-                    if c.execute("UPDATE document SET workflow_version = ?, queue_id = (SELECT id FROM queue"
-                                 " WHERE office_code = ? AND division_code = ? AND workflow_id = ? AND state = ?),"
-                                 " due_at = ?, next_action_at = ?, version = version + 1, updated_at = ?"
+                    if c.execute("UPDATE document SET workflow_version = ?, queue_id = " + QUEUE_ID_SQL +
+                                 ", due_at = ?, next_action_at = ?, version = version + 1, updated_at = ?"
                                  " WHERE id = ? AND version = ?",
                                  (latest, office, division, latest_id, m["state"], fmt_ts(due),
                                   fmt_ts(new.next_action_at(m["state"], due, now)),

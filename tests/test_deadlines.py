@@ -215,16 +215,21 @@ def _many_documents(svc, n_years: int) -> int:
     return 2 * n_years
 
 
+def ticks(at: str, count: int) -> list[dict]:
+    """``count`` real ``ikuflow tick --batch 7 --at AT`` processes started at once: their totals."""
+    exe = Path(sys.executable).with_name("ikuflow")
+    procs = [subprocess.Popen([str(exe), "tick", "--json", "--batch", "7", "--at", at],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              stdin=subprocess.DEVNULL) for _ in range(count)]
+    results = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0] * count, results
+    return [json.loads(out) for out, _ in results]
+
+
 def test_two_tick_processes_at_once_never_write_a_reminder_twice(svc, tmp_path):
     n = _many_documents(svc, 80)
-    exe = Path(sys.executable).with_name("ikuflow")
     for at in ("2026-01-19T17:00+07:00", "2026-01-20T17:00+07:00", "2026-01-22T17:00+07:00"):
-        procs = [subprocess.Popen([str(exe), "tick", "--json", "--batch", "7", "--at", at],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                  stdin=subprocess.DEVNULL) for _ in range(2)]
-        results = [p.communicate(timeout=120) for p in procs]
-        assert [p.returncode for p in procs] == [0, 0], results
-        totals = [json.loads(out) for out, _ in results]
+        totals = ticks(at, 2)
         assert sum(t["documents"] for t in totals) == n  # each document claimed by one of them
     rows = outbox(svc)
     # two reminders to the coordinator, then one escalation (coordinator + secretariat) per document
@@ -237,16 +242,6 @@ def test_after_three_days_down_two_tick_processes_send_each_missed_action_once(s
     without a scheduler are two ``ikuflow tick`` at once; each document's latest missed action
     reaches each recipient once, not once per missed interval and not once per process."""
     n = _many_documents(svc, 40)
-    exe = Path(sys.executable).with_name("ikuflow")
-
-    def ticks(at: str, count: int) -> list[dict]:
-        procs = [subprocess.Popen([str(exe), "tick", "--json", "--batch", "7", "--at", at],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                  stdin=subprocess.DEVNULL) for _ in range(count)]
-        results = [p.communicate(timeout=120) for p in procs]
-        assert [p.returncode for p in procs] == [0] * count, results
-        return [json.loads(out) for out, _ in results]
-
     assert sum(t["emails"] for t in ticks("2026-01-18T07:00+07:00", 1)) == 0
     # down until 25 January 19:00 WIB: two reminders and several daily escalations were missed
     totals = ticks("2026-01-25T19:00+07:00", 2)
