@@ -213,7 +213,7 @@ def build_ikuflow_db(path: Path, n_walk: int, n_extra: int):
     (year, zone) except the identity columns, and its 'create' history row likewise.
     The probes are deleted afterwards. Returns the walked keys (index d-1 = anchor document d)."""
     from ikuflow import admin
-    from ikuflow.service import Service
+    from ikuflow.service import Service, tick_slot
 
     url = f"sqlite:///{path}"
     remove_db(str(path))
@@ -265,7 +265,8 @@ def build_ikuflow_db(path: Path, n_walk: int, n_extra: int):
 
     def doc_row(office, div, year):
         r = dict(probe_doc[(tz_of[office], year)])
-        r.update(key=f"{office}-{div}-{year}", office_code=office, division_code=div, year=year,
+        key = f"{office}-{div}-{year}"
+        r.update(key=key, office_code=office, division_code=div, year=year, tick_slot=tick_slot(key),
                  title=f"IKU {div.upper()} {name_of[office]} {year}", queue_id=queues[office, div])
         return tuple(r[c] for c in doc_cols)
 

@@ -13,12 +13,12 @@ Budgets (issue 7, "Budgets"; ../shared/anchors/README.md, item 4 and section 5):
    The ikuflow queries are not copied from the package: ``Service.overdue``,
    ``Service.overdue_count`` and ``Service.tick`` run once on a recording connection and the
    exact SQL and parameters they send are measured (tick is stopped at its claim, before any
-   write). On PostgreSQL tick claims with ``FOR NO KEY UPDATE SKIP LOCKED`` inside its transaction, so
-   the budget row is that statement as tick runs it, timed alone inside a transaction (BEGIN
-   before it and ROLLBACK after it are not timed: they belong to the batch's transaction, as
-   the anchor's single autocommit SELECT has none); the rows are locked, which writes to their
-   heap tuples. For information: the same with BEGIN and ROLLBACK timed, the same SELECT in
-   autocommit (its locks committed: a WAL flush), and without the lock clause (what SQLite runs).
+   write). A tick batch takes a slot (``SELECT slot FROM tick_slot ... FOR UPDATE SKIP LOCKED``,
+   schema 0005) and claims that slot's 500 most overdue documents, inside its transaction, so the
+   budget row is those two statements as tick runs them, timed inside a transaction (BEGIN
+   before them and ROLLBACK after them are not timed: they belong to the batch's transaction, as
+   the anchor's single autocommit SELECT has none). For information: the same with BEGIN and
+   ROLLBACK timed, and the document SELECT alone (on ikuflow's connection and on a plain one).
 
 2. Persisted transitions per second with 1, 2 and 4 client processes (``Service.advance``,
    each process on its own documents), next to ``pgbench -N -c N -j N -T 10`` (the built-in
@@ -222,6 +222,7 @@ def load_ikuflow(pg, url: str) -> None:
     import psycopg
 
     from ikuflow import admin
+    from ikuflow.service import tick_slot
     from ikuflow.store.pg import conninfo
 
     pg.execute("CREATE DATABASE ikuflow")
@@ -264,7 +265,7 @@ def load_ikuflow(pg, url: str) -> None:
             "SELECT id, office_code, division_code, state FROM queue")}
         cols = ("id, key, office_code, division_code, year, title, signing_date, workflow_name,"
                 " workflow_version, state, version, due_at, next_action_at, created_at, updated_at,"
-                " queue_id")
+                " queue_id, tick_slot")
         con.execute("SET session_replication_role = replica")
         with con.cursor() as cur:
             with cur.copy(f"COPY document ({cols}) FROM STDIN") as cp:
@@ -281,7 +282,8 @@ def load_ikuflow(pg, url: str) -> None:
                         signing = (due_dt + timedelta(days=7)).date()
                     cp.write_row((doc_id, f"{code}-{div}-{year}", code, div, year,
                                   f"IKU {div.upper()} {oname} {year}", signing, "iku", wf_version, state,
-                                  version, due_v, nxt_v, upd_dt, upd_dt, queues[code, div, state]))
+                                  version, due_v, nxt_v, upd_dt, upd_dt, queues[code, div, state],
+                                  tick_slot(f"{code}-{div}-{year}")))
         con.execute("RESET session_replication_role")
         con.execute("SELECT setval(pg_get_serial_sequence('document', 'id'), %s)", (N,))
         t2 = time.perf_counter()
@@ -296,8 +298,8 @@ def ikuflow_sql(con):
     from sqlcapture import service_sql
 
     got = service_sql(con, NOW_DT)
-    assert "FOR NO KEY UPDATE SKIP LOCKED" in got["claim"][0], got["claim"]  # the PostgreSQL claim path
-    return (got["list"], got["count"], got["claim"], got["begin"], got["rows"],
+    assert got["slot"][0].endswith("FOR UPDATE SKIP LOCKED"), got["slot"]  # the PostgreSQL claim path
+    return (got["list"], got["count"], got["slot"], got["claim"], got["begin"], got["rows"],
             len(got["list_statements"]))
 
 
@@ -310,7 +312,7 @@ def plan_of(execute, sql, params) -> str:
 def part_overdue(pg) -> list[str]:
     import psycopg
 
-    from ikuflow.service import Service
+    from ikuflow.service import TICK_SLOTS, Service
     from ikuflow.store.db import connect
     from ikuflow.store.pg import translate
 
@@ -329,11 +331,13 @@ def part_overdue(pg) -> list[str]:
     # (no ikuflow wrapper, psycopg's own datetime loaders): what the index and rows cost alone
     raw = psycopg.connect(a_dsn.replace("dbname=anchor", "dbname=ikuflow"), autocommit=True,
                           prepare_threshold=None, options="-c timezone=UTC")
-    (list_sql, list_p), (count_sql, count_p), (claim_sql, claim_p), begin_sql, n_list, n_stmts = ikuflow_sql(ik)
+    (list_sql, list_p), (count_sql, count_p), (slot_sql, slot_p), (claim_sql, claim_p), begin_sql, n_list, \
+        n_stmts = ikuflow_sql(ik)
     assert n_list == c1, (n_list, c1)
-    assert claim_p[-1] == 500, claim_p
-    plain_claim_sql = claim_sql.replace(" FOR NO KEY UPDATE SKIP LOCKED", "")
-    all_due_p = claim_p[:-1] + (10**9,)
+    assert claim_p[-1] == 500 and claim_p[0] == 0, claim_p  # the first slot's 500 most overdue
+    # the claim's expected rows: what is due in that slot (at most 500)
+    c_slot = min(500, ik.execute("SELECT count(*) FROM document WHERE tick_slot = ? AND next_action_at"
+                                 " IS NOT NULL AND next_action_at <= ?", claim_p[:2]).fetchone()[0])
     scan_sql = "SELECT id, state, due_at FROM document WHERE due_at IS NOT NULL AND due_at < ?"
     no_index = ["SET enable_indexscan=off", "SET enable_bitmapscan=off", "SET enable_indexonlyscan=off"]
     re_index = ["RESET enable_indexscan", "RESET enable_bitmapscan", "RESET enable_indexonlyscan"]
@@ -349,21 +353,28 @@ def part_overdue(pg) -> list[str]:
     def raw_rows(sql, params):
         return lambda: len(raw.execute(translate(sql), params).fetchall())
 
-    def claim_in_txn():  # as tick runs it: BEGIN, SELECT ... FOR NO KEY UPDATE SKIP LOCKED (rolled back here)
+    def claim():  # as tick sends it: lock the first slot (SKIP LOCKED), then its most overdue documents
+        assert ik.execute(slot_sql, slot_p).fetchone() is not None
+        return len(ik.execute(claim_sql, claim_p).fetchall())
+
+    def claim_in_txn():  # as tick runs it: BEGIN, the claim, (ROLLBACK here)
         ik.execute(begin_sql)
         try:
-            return len(ik.execute(claim_sql, claim_p).fetchall())
+            return claim()
         finally:
             ik.execute("ROLLBACK")
 
-    def claim_stmt():  # the same, timing the claim statement alone: (rows, ms)
+    def claim_stmt():  # the same, timing the claim's two statements only: (rows, ms)
         ik.execute(begin_sql)
         try:
             t = time.perf_counter()
-            n = len(ik.execute(claim_sql, claim_p).fetchall())
+            n = claim()
             return n, (time.perf_counter() - t) * 1e3
         finally:
             ik.execute("ROLLBACK")
+
+    def next_all():  # every slot's claim SELECT without its LIMIT: all that is due
+        return sum(len(ik.execute(claim_sql, (slot, claim_p[1], 10**9)).fetchall()) for slot in range(TICK_SLOTS))
 
     def forced(run, conn):
         def fn():
@@ -377,12 +388,11 @@ def part_overdue(pg) -> list[str]:
         return fn
 
     variants = {  # name: (callable returning rows, or (rows, ms it timed itself); expected rows), in run order
-        "ik_claim_stmt": (claim_stmt, min(500, c3)),
-        "ik_claim_txn": (claim_in_txn, min(500, c3)),
+        "ik_claim_stmt": (claim_stmt, c_slot),
+        "ik_claim_txn": (claim_in_txn, c_slot),
         "an_Q2_batch500": (an_rows("Q2_batch500"), min(500, c1)),
-        "ik_claim_sql": (ik_rows(claim_sql, claim_p), min(500, c3)),
-        "ik_claim_nolock": (ik_rows(plain_claim_sql, claim_p), min(500, c3)),
-        "raw_claim_nolock": (raw_rows(plain_claim_sql, claim_p), min(500, c3)),
+        "ik_claim_sql": (ik_rows(claim_sql, claim_p), c_slot),
+        "raw_claim_sql": (raw_rows(claim_sql, claim_p), c_slot),
         "ik_list_sql": (ik_rows(list_sql, list_p), c1),
         "an_Q1_not_terminal": (an_rows("Q1_not_terminal"), c1),
         "raw_list_sql": (raw_rows(list_sql, list_p), c1),
@@ -390,7 +400,7 @@ def part_overdue(pg) -> list[str]:
         "ik_count": (lambda: svc.overdue_count(at=NOW_DT), c1),
         "an_Q1_count": (lambda: an.execute(a_sql["Q1_count"], a_par["Q1_count"]).fetchone()[0], c1),
         "raw_count": (lambda: raw.execute(translate(count_sql), count_p).fetchone()[0], c1),
-        "ik_next_all": (ik_rows(plain_claim_sql, all_due_p), c3),
+        "ik_next_all": (next_all, c3),
         "an_Q3_due_or_remind": (an_rows("Q3_due_or_remind"), c3),
         "ik_scan": (forced(ik_rows(scan_sql, count_p), ik), c1),
         "an_Q0_forced_scan": (forced(an_rows("Q0_forced_scan"), an), c1),
@@ -419,21 +429,19 @@ def part_overdue(pg) -> list[str]:
         return f"{budget:g} ms", ("PASS" if ok else "FAIL") + tail
 
     rows = [  # label, ikuflow variant, anchor variant, budget ms
-        ("scheduler claim, 500 most overdue: Service.tick's SELECT ... FOR NO KEY UPDATE SKIP LOCKED, "
-         "timed inside tick's transaction as tick runs it", "ik_claim_stmt", "an_Q2_batch500", 2),
+        ("scheduler claim of 500: Service.tick's slot SELECT ... FOR UPDATE SKIP LOCKED, then that slot's 500 "
+         "most overdue, timed inside tick's transaction as tick runs them", "ik_claim_stmt", "an_Q2_batch500", 2),
         ("  the same with its transaction's BEGIN and ROLLBACK round trips timed too", "ik_claim_txn",
          "an_Q2_batch500", None),
-        ("  the same SELECT alone in autocommit (the locks are committed: a WAL flush)", "ik_claim_sql",
-         "an_Q2_batch500", None),
-        ("  same SELECT without the lock clause (SQLite's claim SQL)", "ik_claim_nolock", "an_Q2_batch500", None),
-        ("  same, on a plain psycopg connection (opened as b5 opens its own)", "raw_claim_nolock",
+        ("  the documents' SELECT alone (autocommit, no slot taken)", "ik_claim_sql", "an_Q2_batch500", None),
+        ("  same, on a plain psycopg connection (opened as b5 opens its own)", "raw_claim_sql",
          "an_Q2_batch500", None),
         (f"full overdue list, raw SQL of Service.overdue ({c1:,} rows)", "ik_list_sql", "an_Q1_not_terminal", 20),
         ("  same SQL on a plain psycopg connection", "raw_list_sql", "an_Q1_not_terminal", None),
         ("full overdue list, whole Service.overdue(at=now) call", "ik_list_call", "an_Q1_not_terminal", 20),
         ("overdue count, Service.overdue_count(at=now)", "ik_count", "an_Q1_count", 3),
         ("  same SQL on a plain psycopg connection", "raw_count", "an_Q1_count", None),
-        (f"every next action due (claim SQL, no lock, no LIMIT; {c3:,} rows)", "ik_next_all",
+        (f"every next action due (the claim SELECT of all {TICK_SLOTS} slots, no LIMIT; {c3:,} rows)", "ik_next_all",
          "an_Q3_due_or_remind", None),
         ("forced sequential scan (enable_*scan=off), overdue rows", "ik_scan", "an_Q0_forced_scan", None),
     ]
@@ -466,8 +474,7 @@ def part_overdue(pg) -> list[str]:
     def ik_exec(sql, params):
         return ik.execute(sql, params)
 
-    for label, sql, params in [("claim (Service.tick)", claim_sql, claim_p),
-                               ("claim without the lock clause", plain_claim_sql, claim_p),
+    for label, sql, params in [("slot (Service.tick)", slot_sql, slot_p), ("claim (Service.tick)", claim_sql, claim_p),
                                ("overdue list (Service.overdue)", list_sql, list_p),
                                ("overdue count (Service.overdue_count)", count_sql, count_p)]:
         out.append(f"- ikuflow {label}: `{plan_of(ik_exec, sql, params)}`")

@@ -29,11 +29,16 @@ def _is_claim(sql: str) -> bool:
     return sql.lstrip().upper().startswith("SELECT") and "next_action_at" in sql
 
 
+def _is_slot(sql: str) -> bool:
+    return "FROM tick_slot" in sql
+
+
 def service_sql(con, now) -> dict:
-    """What ``Service`` sends at ``now``: ``list``, ``count`` and ``claim`` as (sql, params),
-    ``begin`` (the statement opening the claim's transaction), ``rows`` (the overdue list's
-    length) and ``list_statements`` (everything Service.overdue sent). The tick is stopped at
-    its claim SELECT, before any write."""
+    """What ``Service`` sends at ``now``: ``list``, ``count``, ``slot`` (the tick taking its first
+    slot) and ``claim`` (that slot's documents) as (sql, params), ``begin`` (the statement
+    opening the claim's transaction), ``rows`` (the overdue list's length) and
+    ``list_statements`` (everything Service.overdue sent). The tick is stopped at its claim
+    SELECT, before any write."""
     from ikuflow.service import Service
 
     rec = Recorder(con)
@@ -52,7 +57,8 @@ def service_sql(con, now) -> dict:
     assert not con.in_transaction, "the recorder left a transaction open"
     begin = [s for s in rec.seen if s[0].strip().upper().startswith("BEGIN")]
     claim = [s for s in rec.seen if _is_claim(s[0])]
-    assert len(listing) == 1 and len(count) == 1 and len(claim) == 1 and len(begin) == 1, \
-        (listing, count, claim, begin)
-    return {"list": listing[0], "count": count[0], "claim": claim[0], "begin": begin[0][0],
+    slot = [s for s in rec.seen if _is_slot(s[0])]
+    assert len(listing) == 1 and len(count) == 1 and len(claim) == 1 and len(begin) == 1 and len(slot) == 1, \
+        (listing, count, claim, begin, slot)
+    return {"list": listing[0], "count": count[0], "slot": slot[0], "claim": claim[0], "begin": begin[0][0],
             "rows": rows, "list_statements": list_statements}

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import zlib
 from datetime import date, datetime, timedelta
 
 from ikuflow.calendar import fmt_local, fmt_span, now_utc, to_local
@@ -45,17 +46,23 @@ OUTBOX_SQL = ("INSERT INTO outbox (document_id, kind, cause, recipient, template
 #: the scheduler's rows: a cause already in the outbox is left as it is (ux_outbox_cause)
 OUTBOX_ONCE_SQL = OUTBOX_SQL.replace("INSERT INTO", "INSERT OR IGNORE INTO")
 
-CLAIM_SQL = ("SELECT id, version, due_at, next_action_at, queue_id FROM document"
-             " WHERE next_action_at IS NOT NULL AND next_action_at <= ? ORDER BY next_action_at, id LIMIT ?")
-#: PostgreSQL: passes on several nodes take disjoint batches (SQLite has one writer at a time).
-#: NO KEY UPDATE is the lock PostgreSQL's own UPDATE of these non-key columns takes: it excludes
-#: other passes and transitions, not the foreign-key checks of rows that point at the document.
-CLAIM_SQL_PG = CLAIM_SQL + " FOR NO KEY UPDATE SKIP LOCKED"
+#: The scheduler's documents fall into TICK_SLOTS slots (document.tick_slot, from the key), one
+#: row each in tick_slot. A pass takes the slots one at a time, from ``slot >= ?`` up; on
+#: PostgreSQL it locks the slot's row, skipping slots another pass holds, so passes on several
+#: nodes claim disjoint documents while locking one row per batch, not the batch's 500 documents
+#: (which would also hold up transitions of those documents until the batch commits). SQLite has
+#: one writer at a time and needs no lock.
+TICK_SLOTS = 16
+SLOT_SQL = "SELECT slot FROM tick_slot WHERE slot >= ? ORDER BY slot LIMIT 1"
+SLOT_SQL_PG = SLOT_SQL + " FOR UPDATE SKIP LOCKED"
+#: a slot's most overdue documents: one range of ix_document_next_action
+CLAIM_SQL = ("SELECT id, version, due_at, next_action_at, queue_id FROM document WHERE tick_slot = ?"
+             " AND next_action_at IS NOT NULL AND next_action_at <= ? ORDER BY next_action_at, id LIMIT ?")
 
-#: the document's values (see _document_row), then its queue_id
+#: the document's values (see _document_row), then its queue_id and tick slot
 INSERT_DOC_SQL = ("INSERT INTO document (key, office_code, division_code, year, title, signing_date,"
                   " workflow_name, workflow_version, state, version, due_at, next_action_at,"
-                  " created_at, updated_at, queue_id) VALUES (?,?,?,?,?,?,?,?,?,0,?,?,?,?,?)")
+                  " created_at, updated_at, queue_id, tick_slot) VALUES (?,?,?,?,?,?,?,?,?,0,?,?,?,?,?,?)")
 INSERT_DOC_ID_SQL = INSERT_DOC_SQL + " RETURNING id"
 
 #: Roles that may create a document, besides admin (a coordinator only for their division).
@@ -88,6 +95,11 @@ def check_signing_date(signing_date: date) -> None:
 def who(actor: str | None) -> str:
     """The actor as the directory holds people: an e-mail address, trimmed and lower-case."""
     return (actor or "").strip().lower()
+
+
+def tick_slot(key: str) -> int:
+    """The scheduler slot of the document ``key`` (migration 0005 gave existing ones the same)."""
+    return zlib.crc32(key.encode()) % TICK_SLOTS
 
 
 def _document_row(eng, version: int, office: str, office_row, division: str, year: int,
@@ -346,7 +358,7 @@ class Service:
             with write(self.con) as c:
                 queue = self._queue_ids(c, [(office, division)], self.workflow_id(workflow, version),
                                         eng.workflow.initial)[office, division]
-                doc_id = c.execute(INSERT_DOC_ID_SQL, doc + (queue,)).fetchone()[0]
+                doc_id = c.execute(INSERT_DOC_ID_SQL, doc + (queue, tick_slot(doc[0]))).fetchone()[0]
                 c.execute(HISTORY_SQL, (doc_id, 0, doc[-1], actor.lower(), None, "create", None,
                                         eng.workflow.initial, None))
                 division_name = c.execute("SELECT name FROM division WHERE code = ?", (division,)).fetchone()[0]
@@ -441,7 +453,8 @@ class Service:
             queues = self._queue_ids(c, {(r[1], r[2]) for r in rows}, self.workflow_id(workflow, version),
                                      eng.workflow.initial)
             for i in range(0, len(rows), 500):
-                c.executemany(INSERT_DOC_SQL, [r + (queues[r[1], r[2]],) for r in rows[i:i + 500]])
+                c.executemany(INSERT_DOC_SQL, [r + (queues[r[1], r[2]], tick_slot(r[0]))
+                                               for r in rows[i:i + 500]])
                 if progress:
                     progress(min(i + 500, len(rows)), len(rows))
             wanted = {r[0] for r in rows}
@@ -739,7 +752,7 @@ class Service:
     def tick(self, at: datetime | None = None, batch: int = 500, stop=None) -> dict:
         """One scheduler pass: every document whose next action time has passed gets its latest
         reminder or escalation, and its next action time moved forward, one transaction per
-        batch of ``batch`` documents.
+        batch: up to ``batch`` documents of one tick slot (see TICK_SLOTS), the slot taken first.
 
         Each (document, version, action time, recipient) cause is one outbox row, unique, so two
         passes can never write the same reminder twice; a pass after downtime sends only each
@@ -753,10 +766,15 @@ class Service:
         totals = {"documents": 0, "reminders": 0, "escalations": 0, "emails": 0, "batches": 0}
         d = self.directory()
         acting = self.delegates(now)
-        claim_sql = CLAIM_SQL_PG if dialect(self.con) == "postgresql" else CLAIM_SQL
+        slot_sql = SLOT_SQL_PG if dialect(self.con) == "postgresql" else SLOT_SQL
+        slot = 0  # the slots this pass has yet to do are slot and up (less those other passes hold)
         while not (stop and stop()):
             with write(self.con) as c:
-                claimed = c.execute(claim_sql, (ts, batch)).fetchall()
+                row = c.execute(slot_sql, (slot,)).fetchone()
+                if row is None:
+                    break
+                slot = row[0]
+                claimed = c.execute(CLAIM_SQL, (slot, ts, batch)).fetchall()
                 details = {} if not claimed else {r[0]: r[1:] for r in c.execute(
                     "SELECT id, key, title, year, signing_date FROM document WHERE id IN (%s)"
                     % ",".join("?" * len(claimed)), [r[0] for r in claimed])}
@@ -803,9 +821,9 @@ class Service:
                 c.executemany("UPDATE document SET next_action_at = ? WHERE id = ?"
                               " AND next_action_at = ?", moves)
             totals["documents"] += len(claimed)
-            totals["batches"] += 1
+            totals["batches"] += bool(claimed)
             if len(claimed) < batch:
-                break
+                slot += 1
         totals["emails"] = self._send_held(ts)
         return totals
 

@@ -119,14 +119,18 @@ def db():
 
 def misqueued(con=None) -> list[tuple]:
     """Documents whose queue (queue_id) is not the queue of their own office, division,
-    workflow version and state: must always be empty."""
+    workflow version and state, or whose tick slot is not their key's: must always be empty."""
+    from ikuflow.service import tick_slot
+
     c = con or db()
     try:
-        return c.execute(
+        bad = c.execute(
             "SELECT d.key, d.state, q.state FROM document d JOIN queue q ON q.id = d.queue_id"
             " JOIN workflow_version w ON w.id = q.workflow_id WHERE q.office_code <> d.office_code"
             " OR q.division_code <> d.division_code OR w.name <> d.workflow_name"
             " OR w.version <> d.workflow_version OR q.state <> d.state").fetchall()
+        return bad + [(key, "tick_slot", slot) for key, slot in c.execute("SELECT key, tick_slot FROM document")
+                      if slot != tick_slot(key)]
     finally:
         if con is None:
             c.close()

@@ -374,6 +374,10 @@ def test_the_scans_read_their_covering_indexes_only(svc, doc, backend):
     sent = {"list": [q for q in rec.seen if "ORDER BY due_at" in q[0]],
             "count": [q for q in rec.seen if "count(*)" in q[0] and "due_at" in q[0]],
             "claim": [q for q in rec.seen if q[0].startswith("SELECT") and "next_action_at <=" in q[0]]}
+    slots = [q for q in rec.seen if "FROM tick_slot" in q[0]]
+    # the pass takes the 16 slots one by one (the 17th ask finds none left) and claims each
+    assert len(slots) == 17 and len(sent["claim"]) == 16 and len({q[0] for q in sent["claim"]}) == 1, rec.seen
+    sent["claim"] = sent["claim"][:1]
     assert all(len(v) == 1 for v in sent.values()), sent
     if backend == "postgresql":  # the tables are tiny: ask whether the index can serve, alone
         svc.con.execute("VACUUM ANALYZE document")  # statistics and the visibility map, as autovacuum keeps them
@@ -381,7 +385,7 @@ def test_the_scans_read_their_covering_indexes_only(svc, doc, backend):
             svc.con.execute(f"SET {knob} = off")
         explain, want = "EXPLAIN ", {"list": "Index Only Scan using ix_document_due",
                                      "count": "Index Only Scan using ix_document_due_count",
-                                     "claim": "Index Scan using ix_document_next_action"}
+                                     "claim": "Index Only Scan using ix_document_next_action"}
     else:
         explain, want = "EXPLAIN QUERY PLAN ", {"list": "USING COVERING INDEX ix_document_due",
                                                 "count": "USING COVERING INDEX ix_document_due_count",
@@ -389,8 +393,88 @@ def test_the_scans_read_their_covering_indexes_only(svc, doc, backend):
     for name, [(sql, params)] in sent.items():
         plan = " / ".join(str(r[-1]) for r in svc.con.execute(explain + sql, params))
         assert want[name] in plan, (name, plan)
-    if backend == "postgresql":
-        assert "FOR NO KEY UPDATE SKIP LOCKED" in sent["claim"][0][0]
+    if backend == "postgresql":  # the slot is locked, skipped if another pass holds it; the documents are not
+        assert slots[0][0].endswith("FOR UPDATE SKIP LOCKED") and "FOR" not in sent["claim"][0][0]
+
+
+@pytest.mark.backends("postgresql")
+def test_a_pass_skips_a_tick_slot_another_pass_holds_and_never_holds_up_a_transition(svc, doc):
+    """On PostgreSQL a batch locks its tick slot's row (FOR UPDATE SKIP LOCKED), not its
+    documents: a second pass skips the held slot and does the others, the slot's documents wait
+    for the next pass, and a coordinator's step on a claimed document goes through at once."""
+    from conftest import db
+    from ikuflow.service import CLAIM_SQL, SLOT_SQL_PG, tick_slot
+    from ikuflow.store.db import fmt_ts
+
+    hukum = "pacitan-hukum-2026"
+    svc.new("pacitan", "hukum", 2026, SIGNING, COORD_HUKUM, at=utc("2026-01-12T09:00+07:00"))
+    assert tick_slot(doc) != tick_slot(hukum)
+    doc_id = svc.con.execute("SELECT id FROM document WHERE key = ?", (doc,)).fetchone()[0]
+    at = utc("2026-01-19T17:00+07:00")  # both have a reminder due
+
+    def other_node_in_a_batch(until):  # another pass, in the middle of a batch of doc's slot
+        other = db()
+        other.execute("BEGIN")
+        assert other.execute(SLOT_SQL_PG, (tick_slot(doc),)).fetchone()[0] == tick_slot(doc)
+        assert [r[0] for r in other.execute(CLAIM_SQL, (tick_slot(doc), fmt_ts(until), 500))] == [doc_id]
+        return other
+
+    other = other_node_in_a_batch(at)
+    try:
+        assert svc.tick(at=at)["documents"] == 1
+        assert outbox(svc, doc) == [] and [r[0] for r in outbox(svc, hukum)] == ["reminder"]
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    hukum_mails = outbox(svc, hukum)
+    assert svc.tick(at=at)["documents"] == 1  # the slot is free: the next pass does it
+    assert [r[0] for r in outbox(svc, doc)] == ["reminder"] and outbox(svc, hukum) == hukum_mails
+
+    other = other_node_in_a_batch(at + timedelta(days=30))
+    try:
+        svc.con.execute("SET lock_timeout = 2000")  # a lock on the document would end this in a Conflict
+        svc.advance(doc, "submit", COORD, at=at)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert svc.status(doc)["state"] == "division_review"
+
+
+@pytest.mark.backends("postgresql")
+def test_a_step_taken_while_a_batch_runs_gets_no_stale_reminder(svc, doc):
+    """A pass on PostgreSQL does not lock the documents it claims, so a coordinator can move one
+    while the batch runs. The batch then writes no reminder for the step already taken, and the
+    document keeps the schedule of its new state."""
+    from ikuflow.service import Service
+
+    at = utc("2026-01-19T17:00+07:00")  # the draft's reminder is due
+    mover = Service()  # the coordinator, on a connection of their own
+
+    class StepTakenMidBatch:
+        """The pass's connection: the coordinator submits just before the batch writes."""
+
+        def __init__(self, con) -> None:
+            self.con, self.stepped = con, False
+
+        def executemany(self, sql, rows):
+            if sql.startswith("UPDATE document SET next_action_at") and not self.stepped:
+                mover.advance(doc, "submit", COORD, at=at)
+                self.stepped = mover.con.execute(SCHEDULE, (doc,)).fetchone()
+            return self.con.executemany(sql, rows)
+
+        def __getattr__(self, name):
+            return getattr(self.con, name)
+
+    SCHEDULE = "SELECT state, version, due_at, next_action_at FROM document WHERE key = ?"
+    con = StepTakenMidBatch(svc.con)
+    try:
+        res = Service(con=con).tick(at=at)
+    finally:
+        mover.close()
+    assert con.stepped and con.stepped[:2] == ("division_review", 1), con.stepped
+    assert res["documents"] == 1 and res["reminders"] == res["escalations"] == 0
+    assert outbox(svc, doc) == []
+    assert svc.con.execute(SCHEDULE, (doc,)).fetchone() == con.stepped  # the pass left it as the step set it
 
 
 @pytest.mark.backends("postgresql")

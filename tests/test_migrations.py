@@ -40,11 +40,11 @@ def test_a_new_database_has_exactly_the_models_schema(database_url):
     from ikuflow import admin, migrations
 
     res = admin.init()
-    assert res["created"] and res["schema"] == migrations.head() == "0004"
+    assert res["created"] and res["schema"] == migrations.head() == "0005"
     assert schema_diff(database_url) == []
-    assert migrations.current(database_url) == "0004"
+    assert migrations.current(database_url) == "0005"
     again = admin.init()  # idempotent
-    assert not again["created"] and again["schema_before"] == again["schema"] == "0004"
+    assert not again["created"] and again["schema_before"] == again["schema"] == "0005"
 
 
 def fill_previous_schema(con) -> None:
@@ -101,10 +101,10 @@ def test_init_upgrades_a_database_of_the_previous_schema_and_loses_nothing(datab
 
     p = run_ikuflow("init")
     assert p.returncode == 0, p.stderr
-    assert "upgraded" in p.stdout and "0001 -> 0004" in p.stdout
+    assert "upgraded" in p.stdout and "0001 -> 0005" in p.stdout
 
     con = db()
-    added = {"history": ("version",), "document": ("queue_id",)}  # by 0002 and 0004
+    added = {"history": ("version",), "document": ("queue_id", "tick_slot")}  # by 0002, 0004 and 0005
     after = {t: dump(con, t, skip=added.get(t, ())) for t in TABLES}
     # everything kept; init adds only what it always adds (the standard divisions, the workflow
     # files as a new version), and calendar_day is, by design, replaced by workflows/calendar.yaml
@@ -127,6 +127,11 @@ def test_init_upgrades_a_database_of_the_previous_schema_and_loses_nothing(datab
     assert queues == [("pacitan-sdmo-2026", "pacitan", "sdmo", "iku", 1, "synchronized"),
                       ("pacitan-hukum-2026", "pacitan", "hukum", "iku", 1, "synchronized")]
     assert con.execute("SELECT count(*) FROM queue").fetchone()[0] == 2
+    # and its scheduler slot, the one a new document with its key gets; every slot has its row
+    from ikuflow.service import TICK_SLOTS, tick_slot
+    slots = con.execute("SELECT key, tick_slot FROM document ORDER BY id").fetchall()
+    assert slots == [(k, tick_slot(k)) for k in ("pacitan-sdmo-2026", "pacitan-hukum-2026")]
+    assert [r[0] for r in con.execute("SELECT slot FROM tick_slot ORDER BY slot")] == list(range(TICK_SLOTS))
     con.close()
     assert schema_diff(database_url) == []
 

@@ -725,6 +725,8 @@ class _SqlScan:
                 return []  # a number cannot carry SQL
             if isinstance(expr.func, ast.Attribute) and expr.func.attr in ("join", "replace", "strip"):
                 return d(expr.func.value) + [x for a in expr.args for x in d(a)]
+            if getattr(expr.func, "id", getattr(expr.func, "attr", None)) == "text" and len(expr.args) == 1:
+                return d(expr.args[0])  # sqlalchemy.text: its SQL is what is checked
         return [ast.unparse(expr)]
 
     @classmethod
@@ -765,7 +767,8 @@ def test_the_sql_scanner_sees_a_value_spliced_into_sql():
            '    where = []\n'
            '    where.append(key)\n'
            '    con.execute("SELECT 1 WHERE " + " AND ".join(where))\n'
-           '    msg = f"UPDATE said {key}"\n')
+           '    msg = f"UPDATE said {key}"\n'
+           '    con.execute(sa.text(f"DELETE FROM x WHERE a = {key}"))\n')
     good = ('LIMIT_SQL = "SELECT 1 LIMIT ?"\n'
             'def g(con, ids, limit, state):\n'
             '    where, args = [], []\n'
@@ -774,14 +777,15 @@ def test_the_sql_scanner_sees_a_value_spliced_into_sql():
             '    con.execute("SELECT * FROM d WHERE " + " AND ".join(where), args)\n'
             '    con.execute("SELECT id FROM outbox WHERE id IN (%s)" % ",".join("?" * len(ids)), ids)\n'
             '    con.execute(f"SELECT 1 LIMIT {int(limit)}")\n'
-            '    con.execute(LIMIT_SQL.replace("1", "2"), (limit,))\n')
+            '    con.execute(LIMIT_SQL.replace("1", "2"), (limit,))\n'
+            '    con.execute(sa.text("UPDATE d SET a = :a WHERE id = :id"), [{"a": 1, "id": 2}])\n')
     import tempfile
 
     with tempfile.TemporaryDirectory() as d:
         (Path(d) / "bad.py").write_text(bad)
         (Path(d) / "good.py").write_text(good)
         flagged = _SqlScan.scan(Path(d) / "bad.py", "bad.py")
-        assert sorted({line for _, line, _ in flagged}) == [2, 3, 5, 6, 9, 10], flagged
+        assert sorted({line for _, line, _ in flagged}) == [2, 3, 5, 6, 9, 10, 11], flagged
         assert _SqlScan.scan(Path(d) / "good.py", "good.py") == []
 
 

@@ -250,8 +250,11 @@ def overdue(office: str = typer.Option(None, "--office", help="Only this office 
            for r in rows])
 
 
+BATCH_HELP = "At most this many documents per transaction (a transaction takes one of the 16 tick slots)."
+
+
 def tick(at: str = at_option(),
-         batch: int = typer.Option(500, "--batch", min=1, max=1_000_000, help="Documents per transaction."),
+         batch: int = typer.Option(500, "--batch", min=1, max=1_000_000, help=BATCH_HELP),
          as_json: bool = JSON_OPT) -> None:
     """One scheduler pass: due reminders and escalations into the outbox, then exit (for cron)."""
     res = _service().tick(clock(at), batch)
@@ -263,7 +266,7 @@ def tick(at: str = at_option(),
 
 
 def serve(interval: float = typer.Option(60.0, "--interval", min=0.1, max=86400, help="Seconds between passes."),
-          batch: int = typer.Option(500, "--batch", min=1, max=1_000_000, help="Documents per transaction."),
+          batch: int = typer.Option(500, "--batch", min=1, max=1_000_000, help=BATCH_HELP),
           send: bool = typer.Option(True, "--send/--no-send",
                                     help="Also deliver the outbox over SMTP (IKUFLOW_SMTP_*).")) -> None:
     """Run the scheduler (APScheduler) and the e-mail sender until SIGINT or SIGTERM."""

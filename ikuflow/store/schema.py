@@ -85,6 +85,15 @@ class Queue(SQLModel, table=True):
     state: str
 
 
+class TickSlot(SQLModel, table=True):
+    """One row per scheduler slot (16, made by migration 0005): a scheduler pass takes a slot by
+    locking its row (PostgreSQL: FOR UPDATE SKIP LOCKED) and claims that slot's due documents, so
+    passes on several nodes work on disjoint documents without locking each of them."""
+
+    __tablename__ = "tick_slot"
+    slot: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+
+
 class Document(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("office_code", "division_code", "year", "workflow_name"),
@@ -99,7 +108,8 @@ class Document(SQLModel, table=True):
               sqlite_where=text("due_at IS NOT NULL"), postgresql_where=text("due_at IS NOT NULL")),
         Index("ix_document_due_count", "due_at",
               sqlite_where=text("due_at IS NOT NULL"), postgresql_where=text("due_at IS NOT NULL")),
-        Index("ix_document_next_action", "next_action_at", "id", "version", "due_at", "queue_id",
+        # The scheduler claims one tick slot at a time: its due documents are one range here.
+        Index("ix_document_next_action", "tick_slot", "next_action_at", "id", "version", "due_at", "queue_id",
               sqlite_where=text("next_action_at IS NOT NULL"),
               postgresql_where=text("next_action_at IS NOT NULL")),
     )
@@ -120,6 +130,8 @@ class Document(SQLModel, table=True):
     updated_at: datetime
     # the queue of (office_code, division_code, workflow_name/version, state): written with them
     queue_id: int = Field(foreign_key="queue.id")
+    # which of the scheduler's slots the document falls in (service.tick_slot: from its key)
+    tick_slot: int
 
 
 class History(SQLModel, table=True):
