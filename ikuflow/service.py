@@ -779,7 +779,7 @@ class Service:
                     "SELECT id, key, title, year, signing_date FROM document WHERE id IN (%s)"
                     % ",".join("?" * len(claimed)), [r[0] for r in claimed])}
                 held = []  # one outbox row per (document, action, recipient), rendered after the batches
-                moves = []
+                moves, acts = [], {}
                 for doc_id, version, due, nxt, queue_id in claimed:
                     off, div, wf, wfv, state = self.queue_of(queue_id)
                     tz, parent, office_name, _ = d.offices[off]
@@ -789,7 +789,7 @@ class Service:
                     moves.append((fmt_ts(eng.next_action_at(state, due, now)), doc_id, nxt))
                     if act is None:
                         continue
-                    totals["reminders" if act.kind == "reminder" else "escalations"] += 1
+                    acts[doc_id] = act.kind
                     key, title, year, signing = details[doc_id]
                     st = eng.workflow.states[state]
                     item = {"document": {"key": key, "title": title, "office_name": office_name,
@@ -816,10 +816,20 @@ class Service:
                                               "item": item, "recipient": p}, ensure_ascii=False)
                         held.append((doc_id, act.kind, cause, p["email"], act.kind, payload,
                                      message_id(cause, self._domain), None, None, None, "held", ts, ts))
-                c.executemany(OUTBOX_ONCE_SQL, held)
-                # compare-and-set: a document another pass already moved is left alone
+                # compare-and-set: a document a step (or another pass) moved meanwhile is left
+                # alone; on PostgreSQL the rows moved stay locked until the batch commits
                 c.executemany("UPDATE document SET next_action_at = ? WHERE id = ?"
                               " AND next_action_at = ?", moves)
+                if acts:  # no reminder for a step taken while the batch ran (PostgreSQL: the
+                    # claim does not lock the documents; on SQLite the batch is the only writer)
+                    claimed_at = {r[0]: r[1] for r in claimed}
+                    now_at = dict(c.execute("SELECT id, version FROM document WHERE id IN (%s)"
+                                            % ",".join("?" * len(acts)), list(acts)).fetchall())
+                    stale = {i for i in acts if now_at.get(i) != claimed_at[i]}
+                    held = [h for h in held if h[0] not in stale]
+                    for i, kind in acts.items():
+                        totals["reminders" if kind == "reminder" else "escalations"] += i not in stale
+                c.executemany(OUTBOX_ONCE_SQL, held)
             totals["documents"] += len(claimed)
             totals["batches"] += bool(claimed)
             if len(claimed) < batch:

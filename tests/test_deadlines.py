@@ -457,7 +457,7 @@ def test_a_step_taken_while_a_batch_runs_gets_no_stale_reminder(svc, doc):
             self.con, self.stepped = con, False
 
         def executemany(self, sql, rows):
-            if sql.startswith("UPDATE document SET next_action_at") and not self.stepped:
+            if sql.startswith("UPDATE document SET next_action_at") and rows and not self.stepped:
                 mover.advance(doc, "submit", COORD, at=at)
                 self.stepped = mover.con.execute(SCHEDULE, (doc,)).fetchone()
             return self.con.executemany(sql, rows)
