@@ -822,10 +822,10 @@ class Service:
                               " AND next_action_at = ?", moves)
                 if acts:  # no reminder for a step taken while the batch ran (PostgreSQL: the
                     # claim does not lock the documents; on SQLite the batch is the only writer)
-                    claimed_at = {r[0]: r[1] for r in claimed}
-                    now_at = dict(c.execute("SELECT id, version FROM document WHERE id IN (%s)"
-                                            % ",".join("?" * len(acts)), list(acts)).fetchall())
-                    stale = {i for i in acts if now_at.get(i) != claimed_at[i]}
+                    version_read = {r[0]: r[1] for r in claimed}
+                    version_now = dict(c.execute("SELECT id, version FROM document WHERE id IN (%s)"
+                                                 % ",".join("?" * len(acts)), list(acts)).fetchall())
+                    stale = {i for i in acts if version_now.get(i) != version_read[i]}
                     held = [h for h in held if h[0] not in stale]
                     for i, kind in acts.items():
                         totals["reminders" if kind == "reminder" else "escalations"] += i not in stale
