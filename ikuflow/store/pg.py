@@ -6,7 +6,7 @@ placeholders; :func:`translate` makes the few spelling changes PostgreSQL needs 
 them). Dates come back as ``YYYY-MM-DD`` text, as on SQLite; timestamps come back as naive UTC
 ``datetime`` objects (psycopg's C loader: a Python loader costs a microsecond per cell, 15 ms
 on an overdue list), which every reader takes through ``store.db.parse_ts``. Code above this
-module never asks which database it is on, except to add ``FOR [NO KEY] UPDATE SKIP LOCKED`` to claims.
+module never asks which database it is on, except to add ``FOR UPDATE SKIP LOCKED`` to claims.
 """
 
 from __future__ import annotations
