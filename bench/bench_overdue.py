@@ -281,6 +281,7 @@ def main() -> None:
 
     from ikuflow.service import Service
     from ikuflow.store.db import connect
+    from sqlcapture import claim_calls
 
     ik = connect(IK_URL)                       # exactly as Service opens it (WAL, NORMAL, ...)
     svc = Service(con=ik)
@@ -289,10 +290,7 @@ def main() -> None:
 
     (list_sql, list_p), (count_sql, count_p), (slot_sql, slot_p), (claim_sql, claim_p), n_list, \
         (n_stmts, n_people) = ikuflow_sql(ik)
-    assert claim_p[-1] == 500 and claim_p[0] == 0, claim_p  # the first slot's 500 most overdue
-    # the claim's expected rows: what is due in that slot (at most 500)
-    c_slot = ik.execute("SELECT count(*) FROM document WHERE tick_slot = ? AND next_action_at IS NOT NULL"
-                        " AND next_action_at <= ?", claim_p[:2]).fetchone()[0]
+    claim, next_all, c_slot = claim_calls(ik, (slot_sql, slot_p), (claim_sql, claim_p))
     scan_sql = ("SELECT id, state, due_at FROM document NOT INDEXED"
                 " WHERE due_at IS NOT NULL AND due_at < ?")
     scan_p = count_p
@@ -307,19 +305,12 @@ def main() -> None:
     def an_rows(q):
         return lambda: len(an.execute(a_sql[q], a_par[q]).fetchall())
 
-    def claim():  # the claim as tick sends it: take the first slot, then its most overdue documents
-        assert ik.execute(slot_sql, slot_p).fetchone() is not None
-        return len(ik.execute(claim_sql, claim_p).fetchall())
-
     def claim_in_txn():  # the same inside tick's BEGIN IMMEDIATE (rolled back here)
         ik.execute("BEGIN IMMEDIATE")
         try:
             return claim()
         finally:
             ik.execute("ROLLBACK")
-
-    def next_all():  # every slot's claim without its LIMIT: all that is due
-        return sum(len(ik.execute(claim_sql, (slot, claim_p[1], 10**9)).fetchall()) for slot in range(TICK_SLOTS))
 
     # (label, callable, expected rows) in the order they run within a run
     variants = {

@@ -315,6 +315,7 @@ def part_overdue(pg) -> list[str]:
     from ikuflow.service import TICK_SLOTS, Service
     from ikuflow.store.db import connect
     from ikuflow.store.pg import translate
+    from sqlcapture import claim_calls
 
     a_dsn = f"host=127.0.0.1 port={pg.port} user=postgres dbname=anchor"
     ik_url = pg.url("ikuflow")
@@ -334,10 +335,8 @@ def part_overdue(pg) -> list[str]:
     (list_sql, list_p), (count_sql, count_p), (slot_sql, slot_p), (claim_sql, claim_p), begin_sql, n_list, \
         n_stmts = ikuflow_sql(ik)
     assert n_list == c1, (n_list, c1)
-    assert claim_p[-1] == 500 and claim_p[0] == 0, claim_p  # the first slot's 500 most overdue
-    # the claim's expected rows: what is due in that slot (at most 500)
-    c_slot = min(500, ik.execute("SELECT count(*) FROM document WHERE tick_slot = ? AND next_action_at"
-                                 " IS NOT NULL AND next_action_at <= ?", claim_p[:2]).fetchone()[0])
+    claim, next_all, c_slot = claim_calls(ik, (slot_sql, slot_p), (claim_sql, claim_p))
+    c_slot = min(500, c_slot)
     scan_sql = "SELECT id, state, due_at FROM document WHERE due_at IS NOT NULL AND due_at < ?"
     no_index = ["SET enable_indexscan=off", "SET enable_bitmapscan=off", "SET enable_indexonlyscan=off"]
     re_index = ["RESET enable_indexscan", "RESET enable_bitmapscan", "RESET enable_indexonlyscan"]
@@ -352,10 +351,6 @@ def part_overdue(pg) -> list[str]:
 
     def raw_rows(sql, params):
         return lambda: len(raw.execute(translate(sql), params).fetchall())
-
-    def claim():  # as tick sends it: lock the first slot (SKIP LOCKED), then its most overdue documents
-        assert ik.execute(slot_sql, slot_p).fetchone() is not None
-        return len(ik.execute(claim_sql, claim_p).fetchall())
 
     def claim_in_txn():  # as tick runs it: BEGIN, the claim, (ROLLBACK here)
         ik.execute(begin_sql)
@@ -372,9 +367,6 @@ def part_overdue(pg) -> list[str]:
             return n, (time.perf_counter() - t) * 1e3
         finally:
             ik.execute("ROLLBACK")
-
-    def next_all():  # every slot's claim SELECT without its LIMIT: all that is due
-        return sum(len(ik.execute(claim_sql, (slot, claim_p[1], 10**9)).fetchall()) for slot in range(TICK_SLOTS))
 
     def forced(run, conn):
         def fn():

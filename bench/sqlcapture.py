@@ -62,3 +62,25 @@ def service_sql(con, now) -> dict:
         (listing, count, claim, begin, slot)
     return {"list": listing[0], "count": count[0], "slot": slot[0], "claim": claim[0], "begin": begin[0][0],
             "rows": rows, "list_statements": list_statements}
+
+
+def claim_calls(con, slot, claim):
+    """From the tick's captured ``slot`` and ``claim`` (sql, params): ``claim()``, which sends
+    them as Service.tick does (take the first slot, then read that slot's most overdue
+    documents; returns the rows read), ``next_all()``, every slot's claim SELECT without its
+    LIMIT (all that is due; returns the rows), and how many documents are due in the slot claimed."""
+    from ikuflow.service import TICK_SLOTS
+
+    (slot_sql, slot_p), (claim_sql, claim_p) = slot, claim
+    assert claim_p[0] == 0 and claim_p[-1] == 500, claim_p  # the first slot's 500 most overdue
+
+    def run_claim() -> int:
+        assert con.execute(slot_sql, slot_p).fetchone() is not None
+        return len(con.execute(claim_sql, claim_p).fetchall())
+
+    def next_all() -> int:
+        return sum(len(con.execute(claim_sql, (s, claim_p[1], 10**9)).fetchall()) for s in range(TICK_SLOTS))
+
+    due = con.execute("SELECT count(*) FROM document WHERE tick_slot = ? AND next_action_at IS NOT NULL"
+                      " AND next_action_at <= ?", claim_p[:2]).fetchone()[0]
+    return run_claim, next_all, due
