@@ -1,4 +1,4 @@
-"""``ikuflow workflow check|show|graph``."""
+"""``ikuflow workflow check|show|graph|migrate|export``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import typer
 
 from ikuflow.cli.common import INT_MAX, JSON_OPT, emit_json, say, table
 
-app = typer.Typer(help="Validate, show and draw workflow definitions.", no_args_is_help=True,
+app = typer.Typer(help="Validate, show, draw, migrate and export workflow definitions.",
+                  no_args_is_help=True,
                   rich_markup_mode=None)
 
 
@@ -185,3 +186,43 @@ def migrate(name: str = typer.Argument(..., help="Workflow name, e.g. iku."),
     if res["not_moved"]:
         table("not moved", ["key", "state", "from", "why"],
               [(m["key"], m["state"], f"v{m['from_version']}", m["reason"]) for m in res["not_moved"]])
+
+
+EXPORT_EXAMPLE = ("Example: ikuflow workflow export bawaslu-jatim, then edit bawaslu-jatim/workflows/iku.yaml "
+                  "and run ikuflow from bawaslu-jatim (or set IKUFLOW_WORKFLOWS and "
+                  "IKUFLOW_NOTIFICATIONS to its two folders).")
+
+
+@app.command(epilog=EXPORT_EXAMPLE)
+def export(directory: Path = typer.Argument(..., metavar="DIR",
+                                            help="Folder to write into (created if missing)."),
+           force: bool = typer.Option(False, "--force", help="Overwrite files that already exist."),
+           as_json: bool = JSON_OPT) -> None:
+    """Write the workflow files, calendar file and e-mail templates shipped with ikuflow to
+    DIR/workflows and DIR/notifications, as a starting point for an office's own.
+
+    Files already there are left alone and nothing is written (exit 1) unless --force.
+    """
+    from ikuflow.paths import FOLDERS, export_defaults
+
+    res = export_defaults(directory, force=force)
+    if as_json:
+        emit_json({"directory": str(res.directory), "written": [str(p) for p in res.written],
+                   "overwritten": [str(p) for p in res.overwritten]})
+        return
+    say(f"exported the defaults shipped with ikuflow to {directory}:")
+    for name in FOLDERS:
+        folder = directory / name
+        files = [p.relative_to(folder) for p in res.written if folder in p.parents]
+        groups: dict[str, int] = {}
+        for f in files:
+            key = f.parts[0] + "/" if len(f.parts) > 1 else f.name
+            groups[key] = groups.get(key, 0) + 1
+        parts = ", ".join(k if n == 1 and not k.endswith("/") else f"{k} ({n})" for k, n in groups.items())
+        say(f"  {folder}: {len(files)} file(s): {parts}")
+    if res.overwritten:
+        say(f"  {len(res.overwritten)} existing file(s) overwritten")
+    say(f"Edit them, then run ikuflow in {directory} (./workflows and ./notifications override the "
+        f"shipped ones) or set IKUFLOW_WORKFLOWS={directory / 'workflows'} and "
+        f"IKUFLOW_NOTIFICATIONS={directory / 'notifications'}; 'ikuflow workflow check' validates "
+        "them and 'ikuflow init' loads them.")
