@@ -8,7 +8,13 @@ YAML: a mapping with any of ``offices`` (code, name, tz, parent, level), ``divis
 (code, name) and ``people`` (email, name, and either role/office/division or a ``roles`` list of
 them). CSV: one kind per file, told by its header: ``code,name,parent,tz,level`` (offices, the
 format of examples/offices-id.csv), ``code,name`` (divisions) or ``email,name,role,office,division``
-(people).
+(people). A key or column ikuflow does not know (``parnet``) is a problem of the file, with a
+did-you-mean, never silently ignored.
+
+An office already in the directory changes only in what the file gives it: a ``tz`` or
+``level`` left out (or empty) keeps the office's own, and so does a ``parent`` left out; an
+empty ``parent`` (a CSV cell, or ``parent: ""`` / ``parent: null``) means no parent. A new
+office gets Asia/Jakarta and, without a parent, level national (else regency).
 """
 
 from __future__ import annotations
@@ -21,6 +27,13 @@ from ikuflow.definition.model import ROLES
 from ikuflow.errors import IkuflowError, Problem
 
 OFFICE_KEYS = ("code", "name", "tz", "parent", "level")
+DIVISION_KEYS = ("code", "name")
+PERSON_KEYS = ("email", "name", "role", "office", "division", "roles")
+ROLE_KEYS = ("role", "office", "division")
+#: The keys of each YAML section, and the columns of each kind of CSV file.
+SECTION_KEYS = {"offices": OFFICE_KEYS, "divisions": DIVISION_KEYS, "people": PERSON_KEYS}
+CSV_COLUMNS = {"people": ("email", "name", "role", "office", "division"), "offices": OFFICE_KEYS,
+               "divisions": DIVISION_KEYS}
 LEVELS = ("national", "province", "regency", "kabupaten", "kota")
 
 
@@ -62,11 +75,21 @@ def _read_csv(path: Path) -> Rows:
 
 
 def _read_csv_rows(path: Path) -> Rows:
+    from ikuflow.definition.load import hint
+
     rows = Rows()
+    file = str(path)
     with open(path, newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
         header = [h.strip() for h in (reader.fieldnames or [])]
         reader.fieldnames = header
+        known = sorted({c for cols in CSV_COLUMNS.values() for c in cols})
+        problems = [Problem(file, "header", f"unknown column '{h}'; {hint(h, known)}", 1)
+                    for h in header if h not in known]
+        problems += [Problem(file, "header", f"column '{h}' appears twice", 1)
+                     for i, h in enumerate(header) if h in header[:i]]
+        if problems:
+            raise ImportProblems(problems)
         if {"email", "role", "office"} <= set(header):
             kind = "people"
         elif {"code", "name"} <= set(header) and ({"tz", "parent"} & set(header)):
@@ -74,18 +97,48 @@ def _read_csv_rows(path: Path) -> Rows:
         elif set(header) == {"code", "name"}:
             kind = "divisions"
         else:
-            raise ImportProblems([Problem(str(path), "header", "unknown CSV header "
+            raise ImportProblems([Problem(file, "header", "unknown CSV header "
                                         f"{','.join(header)!r}; use code,name,parent,tz,level or "
                                         "code,name or email,name,role,office,division", 1)])
+        stray = [h for h in header if h not in CSV_COLUMNS[kind]]
+        if stray:
+            raise ImportProblems([Problem(file, "header", f"column '{h}' does not belong in a file of "
+                                          f"{kind}; its columns are {','.join(CSV_COLUMNS[kind])}", 1)
+                                  for h in stray])
         for rec in reader:
             line = reader.line_num
+            if rec.get(None):  # more cells than the header has columns
+                problems.append(Problem(file, "(row)", f"{len(header) + len(rec[None])} values for "
+                                        f"{len(header)} columns; put a value that holds a comma in "
+                                        "double quotes", line))
+                continue
             rec = {k: (v or "").strip() for k, v in rec.items() if k}
             if kind == "people":
                 rows.people.append((line, rec.get("email", ""), rec.get("name", ""), rec.get("role", ""),
                                     rec.get("office", ""), rec.get("division", "") or None))
             else:
                 getattr(rows, kind).append((line, rec))
+    if problems:
+        raise ImportProblems(problems)
     return rows
+
+
+def _key_lines(node) -> dict[str, int]:
+    """The line of each key of a YAML mapping node (a key a merge brings in has none)."""
+    import yaml
+
+    if not isinstance(node, yaml.MappingNode):
+        return {}
+    return {str(k.value): k.start_mark.line + 1 for k, _ in node.value if isinstance(k, yaml.ScalarNode)}
+
+
+def _unknown_keys(file: str, where: str, rec: dict, allowed: tuple[str, ...], lines: dict[str, int],
+                  line: int) -> list[Problem]:
+    """A problem for each key of ``rec`` that is not in ``allowed``, on the key's own line."""
+    from ikuflow.definition.load import hint
+
+    return [Problem(file, f"{where}.{k}", f"unknown key '{k}'; {hint(str(k), allowed)}",
+                    lines.get(str(k), line)) for k in rec if str(k) not in allowed]
 
 
 def _read_yaml(path: Path) -> Rows:
@@ -127,6 +180,15 @@ def _read_yaml(path: Path) -> Rows:
                                               "value or remove its tag", line)]) from None
             if not isinstance(rec, dict):
                 raise ImportProblems([Problem(str(path), section, "expected a mapping", line)])
+            lines = _key_lines(item)
+            unknown = _unknown_keys(str(path), section, rec, SECTION_KEYS[section], lines, line)
+            if unknown:
+                problems += unknown
+                continue
+            if section == "people" and "roles" in rec and {"role", "office", "division"} & set(rec):
+                problems.append(Problem(str(path), "roles", "give either role/office/division or a roles "
+                                        "list, not both", lines.get("roles", line)))
+                continue
             roles = rec.pop("roles", None) if section == "people" else None
             fields = {}
             for k, v in rec.items():
@@ -145,13 +207,21 @@ def _read_yaml(path: Path) -> Rows:
                 problems.append(Problem(str(path), "roles", "expected a list of {role, office, "
                                         "division} mappings", line))
                 continue
-            for r in roles:
+            role_nodes: list = next((v.value for k, v in item.value
+                               if getattr(k, "value", None) == "roles" and isinstance(v, yaml.SequenceNode)), [])
+            for i, r in enumerate(roles):
+                r_node = role_nodes[i] if i < len(role_nodes) else None  # (role/office/division: none)
+                r_line = r_node.start_mark.line + 1 if r_node is not None else line
+                unknown = _unknown_keys(str(path), "people.roles", r, ROLE_KEYS, _key_lines(r_node), r_line)
+                if unknown:
+                    problems += unknown
+                    continue
                 bad = [k for k, v in r.items() if isinstance(v, (list, dict, set))]
                 if bad:
                     problems.append(Problem(str(path), f"roles.{bad[0]}", "expected one value, not a "
-                                            "list or mapping", line))
+                                            "list or mapping", r_line))
                     continue
-                rows.people.append((line, fields.get("email", ""), fields.get("name", ""),
+                rows.people.append((r_line, fields.get("email", ""), fields.get("name", ""),
                                     str(r.get("role", "") or "").strip(), str(r.get("office", "") or "").strip(),
                                     str(r.get("division", "") or "").strip() or None))
     if problems:
@@ -161,7 +231,7 @@ def _read_yaml(path: Path) -> Rows:
 
 def check(path: Path, rows: Rows, known_offices: dict, known_divisions: set) -> list[Problem]:
     """Every problem of the file, against what the database already holds."""
-    from ikuflow.admin import CODE_RE, EMAIL_RE
+    from ikuflow.admin import CODE_RE, EMAIL_RE, NAME_MAX
     from ikuflow.calendar import zone
     from ikuflow.definition.load import hint
     from ikuflow.errors import UsageError
@@ -170,6 +240,12 @@ def check(path: Path, rows: Rows, known_offices: dict, known_divisions: set) -> 
     problems: list[Problem] = []
     offices = dict(known_offices)  # code -> parent
     seen: dict[str, int] = {}
+
+    def too_long(what: str, name: str, line: int) -> None:
+        if len(name) > NAME_MAX:
+            problems.append(Problem(file, "name", f"the {what} name is {len(name)} characters long; at "
+                                    f"most {NAME_MAX} are allowed: shorten it", line))
+
     for line, rec in rows.offices:
         code = rec.get("code", "")
         if not CODE_RE.match(code):
@@ -179,6 +255,7 @@ def check(path: Path, rows: Rows, known_offices: dict, known_divisions: set) -> 
         seen.setdefault(code, line)
         if not rec.get("name"):
             problems.append(Problem(file, "name", f"office '{code}' has no name", line))
+        too_long("office", rec.get("name", ""), line)
         try:
             zone(rec.get("tz") or "Asia/Jakarta")
         except UsageError as exc:
@@ -186,7 +263,8 @@ def check(path: Path, rows: Rows, known_offices: dict, known_divisions: set) -> 
         if rec.get("level") and rec["level"] not in LEVELS:
             problems.append(Problem(file, "level", f"unknown level '{rec['level']}'; "
                                     f"{hint(rec['level'], LEVELS)}", line))
-        offices[code] = rec.get("parent") or None
+        # a parent left out keeps the office's own (see the module docstring)
+        offices[code] = (rec["parent"] or None) if "parent" in rec else known_offices.get(code)
     for line, rec in rows.offices:
         parent = rec.get("parent") or None
         if parent and parent not in offices:
@@ -194,7 +272,8 @@ def check(path: Path, rows: Rows, known_offices: dict, known_divisions: set) -> 
                                     f"{hint(parent, sorted(offices))}", line))
     # no office may be its own ancestor
     for line, rec in rows.offices:
-        code, steps, cur = rec.get("code", ""), 0, rec.get("parent") or None
+        code, steps = rec.get("code", ""), 0
+        cur = offices.get(code)
         while cur and steps <= len(offices):
             if cur == code:
                 problems.append(Problem(file, "parent", f"office '{code}' would be its own ancestor", line))
@@ -207,12 +286,19 @@ def check(path: Path, rows: Rows, known_offices: dict, known_divisions: set) -> 
             problems.append(Problem(file, "code", f"'{code}' is not a valid division code", line))
         if not rec.get("name"):
             problems.append(Problem(file, "name", f"division '{code}' has no name", line))
+        too_long("division", rec.get("name", ""), line)
         divisions.add(code)
+    names: dict[str, tuple[str, int]] = {}  # e-mail -> (name, line): one name per person
     for line, email, name, role, office, division in rows.people:
         if not EMAIL_RE.match(email.lower()):
             problems.append(Problem(file, "email", f"'{email}' is not a valid e-mail address", line))
         if not name:
             problems.append(Problem(file, "name", f"{email} has no name", line))
+        too_long("person's", name, line)
+        first = names.setdefault(email.lower(), (name, line))
+        if first[0] != name:
+            problems.append(Problem(file, "name", f"{email} is named '{first[0]}' on line {first[1]}; "
+                                    "give one name per person", line))
         if role not in ROLES:
             problems.append(Problem(file, "role", f"unknown role '{role}'; {hint(role, ROLES)}", line))
         if office not in offices:
@@ -236,7 +322,7 @@ def parents_first(offices: list[dict]) -> list[dict]:
     out: list[dict] = []
     placed: set[str] = set()
 
-    def place(rec: dict) -> None:
+    def place(rec: dict | None) -> None:
         chain = []
         while rec is not None and rec["code"] not in placed:
             chain.append(rec)
@@ -268,14 +354,19 @@ def import_file(path: str | Path, url: str | None = None) -> dict:
         with write(con) as c:
             for rec in parents_first([rec for _, rec in rows.offices]):
                 code = rec["code"]
-                level = rec.get("level") or ("national" if not rec.get("parent") else "regency")
-                new = (rec["name"], zone(rec.get("tz") or "Asia/Jakarta").key, rec.get("parent") or None, level)
                 old = c.execute("SELECT name, tz, parent, level FROM office WHERE code = ?", (code,)).fetchone()
                 if old is None:
+                    parent = rec.get("parent") or None
+                    new = (rec["name"], zone(rec.get("tz") or "Asia/Jakarta").key, parent,
+                           rec.get("level") or ("national" if parent is None else "regency"))
                     c.execute("INSERT INTO office (code, name, tz, parent, level) VALUES (?, ?, ?, ?, ?)",
                               (code, *new))
                     counts["offices_created"] += 1
-                elif tuple(old) != new:
+                    continue
+                # only what the file gives changes (see the module docstring)
+                new = (rec["name"], zone(rec["tz"]).key if rec.get("tz") else old[1],
+                       (rec["parent"] or None) if "parent" in rec else old[2], rec.get("level") or old[3])
+                if tuple(old) != new:
                     c.execute("UPDATE office SET name = ?, tz = ?, parent = ?, level = ? WHERE code = ?",
                               (*new, code))
                     counts["offices_updated"] += 1
