@@ -11,6 +11,7 @@ every condition is a function from ikuflow's own guard registry, never a name th
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -36,9 +37,26 @@ class Doc:
 
 
 # --- guards: name -> function(doc) returning None (pass) or the refusal message ----------------
+#: Letters and symbols by category that every font draws as blank space: the Hangul fillers
+#: and the blank Braille pattern (favourites for names and comments that look empty).
+_BLANK_GLYPHS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def _visible(text: str) -> bool:
+    """Whether ``text`` has a character one can see: a letter, number, punctuation or symbol.
+
+    Spaces of every kind (U+00A0, U+3000), zero-width and format characters (U+200B, U+FEFF),
+    controls and combining marks on their own are not a reason anyone can read.
+    """
+    return any(unicodedata.category(c)[0] in "LNPS" and c not in _BLANK_GLYPHS for c in text)
+
+
 def _comment_required(doc: Doc) -> str | None:
-    if doc.comment and doc.comment.strip():
+    if doc.comment and _visible(doc.comment):
         return None
+    if doc.comment:
+        return ("a comment is required, and this one has no visible text (only blanks or invisible "
+                "characters): say why in words, with --comment \"...\"")
     return "a comment is required: say why, with --comment \"...\""
 
 

@@ -1,8 +1,15 @@
-"""Shared CLI pieces: options, JSON and table output."""
+"""Shared CLI pieces: options, JSON and table output.
+
+User text (titles, comments, names, keys, e-mail bodies) is data: every human output goes
+through :func:`plain`, so a Rich markup tag is shown as typed and a control character (an ANSI
+escape, a bell, a bidi override) is shown escaped instead of reaching the terminal. ``--json``
+output is exact (JSON escapes control characters itself).
+"""
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from typing import Any, Iterable
 
@@ -42,15 +49,43 @@ def console():
     return Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 200)
 
 
+#: What must not reach a terminal as it is: C0 and C1 control characters (ESC starts ANSI and
+#: OSC sequences, BEL, CR, backspace...) and DEL, the line and paragraph separators, the bidi
+#: embeddings, overrides, isolates and marks (U+202E can make text read backwards), and lone
+#: surrogates (which cannot be written as UTF-8 at all).
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e"
+                     "\u2066-\u2069\ud800-\udfff]")
+#: The same for plain lines of output, where the line breaks and tabs of multi-line text stay.
+_UNSAFE_IN_LINES = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029"
+                              "\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def _escaped(match: re.Match) -> str:
+    return repr(match.group())[1:-1]  # \x1b, \n, \u202e
+
+
+def plain(text: Any, lines: bool = False) -> str:
+    """``text`` safe to show on a terminal: every control character is shown escaped (``\\x1b``).
+
+    With ``lines`` the line breaks and tabs of multi-line output stay; everything else
+    (``\\r`` included) is escaped all the same. Markup is not this function's business: the
+    callers print the result as plain text (:func:`say`) or as Rich ``Text`` (:func:`table`).
+    """
+    return (_UNSAFE_IN_LINES if lines else _UNSAFE).sub(_escaped, "" if text is None else str(text))
+
+
 def table(title: str | None, columns: Iterable[str], rows: Iterable[Iterable[Any]]) -> None:
+    """Print a table; the title and every cell are literal text (no Rich markup, controls escaped)."""
     from rich.table import Table
+    from rich.text import Text
 
     cols = list(columns)
-    t = Table(title=title, title_justify="left", header_style="bold", show_header=any(cols))
+    t = Table(title=None if title is None else Text(plain(title)), title_justify="left",
+              header_style="bold", show_header=any(cols))
     for c in cols:
-        t.add_column(c)
+        t.add_column(Text(plain(c)))
     for r in rows:
-        t.add_row(*("" if v is None else str(v) for v in r))
+        t.add_row(*(Text(plain(v)) for v in r))
     console().print(t)
 
 
@@ -66,5 +101,5 @@ def actor_of(actor: str | None) -> str:
 
 
 def say(text: str) -> None:
-    """A plain line on stdout (no markup interpretation)."""
-    sys.stdout.write(text + "\n")
+    """Text on stdout as it is (no markup), its control characters but newline and tab escaped."""
+    sys.stdout.write(plain(text, lines=True) + "\n")
