@@ -9,11 +9,18 @@ every RCPT and DATA command with the command's number (1, 2, ... since the start
 A hook returns None to accept, or the reply to send instead. A hook may also be a coroutine
 function (it runs on the server's event loop, so it can hold the command with asyncio.sleep).
 ``DROP`` from on_data closes the connection in the middle of DATA, before any reply.
-Only accepted messages are kept in ``received``.
+``peer.hold()`` from a hook never answers: the command waits until the client hangs up, which
+``hung_up`` counts (a client's time limit runs out however fast or slow the machine is):
+
+    peer.on_rcpt = lambda n, address: peer.hold()
+    peer.on_data = lambda n, server, envelope: peer.hold(envelope)  # had queued the message
+
+Only accepted messages are kept in ``received`` (and a held DATA's, when given its envelope).
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import socket
 import ssl
@@ -39,6 +46,7 @@ class Received:
     rcpt_tos: list[str]
     raw: bytes
     msg: EmailMessage
+    mail_from: str = ""  # the envelope sender (MAIL FROM)
 
     @property
     def mid(self) -> str:
@@ -65,8 +73,27 @@ class Handler:
         self.received: list[Received] = []
         self.rcpt_calls = 0
         self.data_calls = 0
+        self.hung_up = 0
         self.on_rcpt = None
         self.on_data = None
+
+    def keep(self, envelope) -> None:
+        msg = message_from_bytes(envelope.content, policy=policy.default)
+        with self.lock:
+            self.received.append(Received(list(envelope.rcpt_tos), envelope.content, msg,
+                                          envelope.mail_from or ""))
+
+    async def hold(self, envelope=None) -> None:
+        """Answer nothing until the client hangs up: aiosmtpd then cancels the command's
+        handler. Count the hang-up; with ``envelope`` (DATA), keep the message as received."""
+        try:
+            await asyncio.get_running_loop().create_future()  # never set
+        except asyncio.CancelledError:
+            with self.lock:
+                self.hung_up += 1
+            if envelope is not None:
+                self.keep(envelope)
+            raise
 
     @staticmethod
     async def _call(hook, *args):
@@ -95,9 +122,7 @@ class Handler:
             return "421 4.4.2 connection dropped"
         if reply:
             return reply
-        msg = message_from_bytes(envelope.content, policy=policy.default)
-        with self.lock:
-            self.received.append(Received(list(envelope.rcpt_tos), envelope.content, msg))
+        self.keep(envelope)
         return "250 OK"
 
 
@@ -140,11 +165,15 @@ class Peer:
     def on_data(self, hook) -> None:
         self.handler.on_data = hook
 
+    def hold(self, envelope=None):
+        """For a hook to return: no answer until the client hangs up (see the module docstring)."""
+        return self.handler.hold(envelope)
+
     def reset(self) -> None:
         """Forget what arrived so far and restart the command counts."""
         with self.handler.lock:
             self.handler.received.clear()
-            self.handler.rcpt_calls = self.handler.data_calls = 0
+            self.handler.rcpt_calls = self.handler.data_calls = self.handler.hung_up = 0
 
     @property
     def received(self) -> list[Received]:
@@ -162,6 +191,11 @@ class Peer:
     @property
     def data_calls(self) -> int:
         return self.handler.data_calls
+
+    @property
+    def hung_up(self) -> int:
+        """How many held commands the client gave up on (it closed the connection)."""
+        return self.handler.hung_up
 
 
 def self_signed(folder: Path) -> tuple[Path, Path]:

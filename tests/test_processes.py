@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import sqlite3
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import COORD, ROOT, db, hold_write_lock, run_ikuflow
+from test_multinode import SLEEP_SYSCALLS, waiting_on_lock  # how test_multinode's CLI racers are watched
 
 KEY = "pacitan-sdmo-2026"
 HEAVY = ("sqlalchemy", "sqlmodel", "apscheduler", "jinja2", "aiosmtplib")
@@ -57,18 +59,30 @@ def test_exit_codes_and_stderr_of_the_real_script(directory, doc):
             assert p.stderr.startswith("error: ") and len(p.stderr.strip().splitlines()) == 1
 
 
-def test_two_processes_firing_at_once_one_wins_the_other_gets_6(directory, doc, tmp_path):
-    """Both processes read version 0 while the test holds the write lock; when it lets go,
-    exactly one commits and the other finds the version moved."""
+def test_two_processes_firing_at_once_one_wins_the_other_gets_6(directory, doc, backend):
+    """Both processes read version 0 while the test holds the write lock; the test lets go only
+    once it has seen each of them blocked on that lock, which they reach after their read
+    (SQLite: the busy handler of the retry that queues for the lock; PostgreSQL: the lock wait
+    of the UPDATE). Then exactly one commits and the other finds the version moved."""
+    assert backend == "postgresql" or SLEEP_SYSCALLS, f"no sleep system calls known for {platform.machine()}"
     holder = hold_write_lock("document")
     exe = Path(sys.executable).with_name("ikuflow")
     args = ["advance", KEY, "submit", "--as", COORD, "--at", "2026-01-19T10:00+07:00"]
     procs = [subprocess.Popen([str(exe), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True, env=dict(os.environ), stdin=subprocess.DEVNULL)
              for _ in range(2)]
-    time.sleep(4)  # both start, read the document and queue on the write lock (busy/lock timeout 10 s)
-    holder.execute("COMMIT")
-    holder.close()
+    try:
+        seen: set[int] = set()
+        deadline = time.monotonic() + 60  # only to fail with a message instead of hanging
+        while len(seen) < 2:
+            assert all(p.poll() is None for p in procs), [p.communicate() for p in procs if p.poll() is not None]
+            assert time.monotonic() < deadline, f"only {len(seen)} of 2 reached the write lock"
+            waiting = waiting_on_lock([p.pid for p in procs], backend)
+            seen = waiting if backend == "postgresql" else seen | waiting
+            time.sleep(0.01)  # polling: the condition above is what the test waits for
+    finally:
+        holder.execute("COMMIT")
+        holder.close()
     outputs = [p.communicate(timeout=30) for p in procs]
     results = sorted((p.returncode, out, err) for p, (out, err) in zip(procs, outputs))
     assert [r[0] for r in results] == [0, 6], results

@@ -61,7 +61,7 @@ def test_random_event_sequences_keep_the_invariants(svc, steps):
     key = f"pacitan-sdmo-{year}"
     if svc.con.execute("SELECT 1 FROM document WHERE key = ?", (key,)).fetchone():
         return  # the 101 years are used up in a long run; nothing new to learn from this slot
-    svc.new("pacitan", "sdmo", year, SIGNING, COORD, at=utc("2026-01-12T09:00+07:00"))
+    svc.new("pacitan", "sdmo", year, SIGNING.replace(year=year), COORD, at=utc("2026-01-12T09:00+07:00"))
     doc_id = svc.con.execute("SELECT id FROM document WHERE key = ?", (key,)).fetchone()[0]
 
     def snapshot() -> tuple:
@@ -105,21 +105,49 @@ def test_random_event_sequences_keep_the_invariants(svc, steps):
         assert (data["event"], data["from"], data["to"]) == (h["event"], h["from"], h["to"])
 
 
-def test_a_nul_in_user_text_is_stored_or_refused_never_a_driver_error(svc, backend, request):
-    """A NUL character in a comment or a title (hypothesis found it) is stored as typed on
-    SQLite; whatever a backend does with it, the caller gets the text back or an IkuflowError."""
-    from ikuflow.errors import IkuflowError
+def test_a_nul_in_user_text_is_stored_on_sqlite_and_refused_on_postgresql(svc, backend, cli):
+    """A NUL character in a title or a comment (hypothesis found it). SQLite stores the text as
+    typed. PostgreSQL cannot store NUL in text: ikuflow refuses it as a usage error (exit 2, one
+    line) and writes nothing (no document, no step, no e-mail), never a driver error."""
+    from ikuflow.errors import NotFound, UsageError
 
-    for title, comment in (("IKU\x00SDMO", None), (None, "alasan\x00lain")):
-        year = 2030 if title else 2031
-        key = f"pacitan-sdmo-{year}"
-        try:
-            svc.new("pacitan", "sdmo", year, SIGNING, COORD, title=title, at=utc("2026-01-12T09:00+07:00"))
-            svc.advance(key, "submit", COORD, at=utc("2026-01-19T10:00+07:00"))
-            svc.advance(key, "send_back", SECR, comment=comment or "x", at=utc("2026-01-20T10:00+07:00"))
-        except IkuflowError:
-            continue  # refused: fine, as long as it is ikuflow's own error
-        if title:
-            assert svc.status(key)["title"] == title
-        else:
-            assert svc.history(key)[-1]["comment"] == comment
+    title, comment = "IKU\x00SDMO", "alasan\x00lain"
+    titled, commented = "pacitan-sdmo-2026", "pacitan-sdmo-2027"
+
+    def rows(key: str) -> tuple:
+        """(document rows, history rows, outbox rows) of ``key``."""
+        return tuple(svc.con.execute(
+            f"SELECT count(*) FROM {table} WHERE {col} IN (SELECT id FROM document WHERE key = ?)",
+            (key,)).fetchone()[0] for table, col in (("document", "id"), ("history", "document_id"),
+                                                     ("outbox", "document_id")))
+
+    # a title: the document is created with it as typed, or not at all
+    create = dict(title=title, at=utc("2026-01-12T09:00+07:00"))
+    if backend == "sqlite":
+        svc.new("pacitan", "sdmo", 2026, SIGNING, COORD, **create)
+        assert svc.status(titled)["title"] == title
+    else:
+        with pytest.raises(UsageError, match=r"NUL character") as refused:
+            svc.new("pacitan", "sdmo", 2026, SIGNING, COORD, **create)
+        assert refused.value.exit_code == 2
+        assert rows(titled) == (0, 0, 0)
+        with pytest.raises(NotFound):
+            svc.status(titled)
+
+    # a comment: the step is taken with it as typed, or not at all (through the CLI: its exit code)
+    svc.new("pacitan", "sdmo", 2027, SIGNING, COORD, at=utc("2026-01-12T09:00+07:00"))
+    svc.advance(commented, "submit", COORD, at=utc("2026-01-19T10:00+07:00"))
+    seen_at = utc("2026-01-20T11:00+07:00")  # status as of a pinned time: it shows "now" and time left
+    before, state = rows(commented), svc.status(commented, at=seen_at)
+    r = cli("advance", commented, "send_back", "--as", SECR, "--comment", comment,
+            "--at", "2026-01-20T10:00+07:00")
+    if backend == "sqlite":
+        assert r.exit_code == 0, r.stderr
+        assert svc.history(commented)[-1]["comment"] == comment
+        assert rows(commented)[:2] == (1, before[1] + 1) and svc.status(commented)["state"] == "draft"
+    else:
+        assert r.exit_code == 2 and r.stdout == "", (r.exit_code, r.stdout)
+        [line] = r.stderr.strip().splitlines()
+        assert line.startswith("error: ") and "NUL character" in line, line
+        assert rows(commented) == before
+        assert svc.status(commented, at=seen_at) == state  # still division_review, same version
