@@ -163,12 +163,20 @@ def load_overrides(path) -> Overrides:
     """
     import yaml
 
+    from ikuflow.definition.load import MAX_FILE_BYTES, FileRefused, read_regular_file
     from ikuflow.errors import IkuflowError
 
     try:
-        with open(path, encoding="utf-8") as fh:
-            raw = yaml.load(fh, Loader=yaml.BaseLoader) or {}  # every scalar a string
-    except (OSError, yaml.YAMLError) as exc:
+        text = read_regular_file(path, MAX_FILE_BYTES).decode("utf-8")
+    except FileRefused as exc:
+        raise IkuflowError(f"cannot read calendar file {path}: {exc}; give a calendar file (YAML, "
+                           "a few KiB) or remove it") from None
+    except UnicodeDecodeError as exc:
+        raise IkuflowError(f"cannot read calendar file {path}: not UTF-8 text (byte {exc.start}); "
+                           "save the file as UTF-8") from None
+    try:
+        raw = yaml.load(text, Loader=yaml.BaseLoader) or {}  # every scalar a string
+    except yaml.YAMLError as exc:
         raise IkuflowError(f"cannot read calendar file {path}: {exc}") from None
     if not isinstance(raw, dict) or set(raw) - {"non_working", "working"}:
         raise IkuflowError(f"{path}: a calendar file has two mappings, non_working and working "

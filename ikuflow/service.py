@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sqlite3
 import zlib
 from datetime import date, datetime, timedelta
@@ -70,8 +69,11 @@ CREATE_ROLES = frozenset({"coordinator", "secretariat"})
 
 
 def mail_domain() -> str:
-    sender = os.environ.get("IKUFLOW_MAIL_FROM", "ikuflow@localhost")
-    return sender.rsplit("@", 1)[-1].strip("> ") or "localhost"
+    """The domain of the sender address (IKUFLOW_MAIL_FROM), for Message-IDs. Raises UsageError
+    (exit 2) for an address the sender would refuse: checked before anything is written."""
+    from ikuflow.notify.sender import mail_from
+
+    return mail_from()[1].rsplit("@", 1)[1]
 
 
 def message_id(cause: str, domain: str | None = None) -> str:
@@ -79,17 +81,50 @@ def message_id(cause: str, domain: str | None = None) -> str:
     return f"<{hashlib.sha256(cause.encode()).hexdigest()[:32]}@{domain or mail_domain()}>"
 
 
+#: The longest title and comment accepted, in characters: a title is one line of a list and
+#: of an e-mail's subject, a comment (the reason of a send_back) is quoted in an e-mail.
+MAX_TITLE = 200
+MAX_COMMENT = 4000
+
+
 def check_year(year: int, now: datetime) -> None:
+    """The IKU year is a real planning year (2000-2100); UsageError (exit 2) otherwise."""
     if not 2000 <= year <= 2100:
         raise UsageError(f"year {year} is out of range; use a year like {now.year}")
 
 
-def check_signing_date(signing_date: date) -> None:
+def check_signing_date(signing_date: date, year: int | None = None) -> None:
+    """The signing date lies in 1970-2999 and, given the IKU ``year``, in that year or the year
+    before (an IKU is signed early in its year, or late in the year before); UsageError (exit 2)."""
     from ikuflow.calendar import CLOCK_YEARS
 
     if not CLOCK_YEARS[0] <= signing_date.year <= CLOCK_YEARS[1]:
         raise UsageError(f"signing date {signing_date} is out of range; use a date between "
-                         f"{CLOCK_YEARS[0]} and {CLOCK_YEARS[1]}")
+                         f"{CLOCK_YEARS[0]} and {CLOCK_YEARS[1]}, like 2026-01-28")
+    if year is not None and signing_date.year not in (year, year - 1):
+        raise UsageError(f"signing date {signing_date} does not fit IKU year {year}: the documents of "
+                         f"{year} are signed in {year} or in {year - 1}; check the year and the signing date")
+
+
+def check_title(title: str | None) -> str | None:
+    """A given title, trimmed; None (the default title) stays None. UsageError (exit 2) for a
+    blank title or one longer than MAX_TITLE characters."""
+    if title is None:
+        return None
+    title = title.strip()
+    if not title:
+        raise UsageError("the title is blank; give a title, or leave it out for the default "
+                         "'IKU <DIVISION> <office name> <year>'")
+    if len(title) > MAX_TITLE:
+        raise UsageError(f"the title has {len(title):,} characters; the limit is {MAX_TITLE}: shorten it")
+    return title
+
+
+def check_comment(comment: str | None) -> None:
+    """UsageError (exit 2) for a comment longer than MAX_COMMENT characters."""
+    if comment is not None and len(comment.strip()) > MAX_COMMENT:
+        raise UsageError(f"the comment has {len(comment.strip()):,} characters; the limit is "
+                         f"{MAX_COMMENT:,}: shorten it")
 
 
 def who(actor: str | None) -> str:
@@ -176,7 +211,7 @@ class Service:
         self._workflow_ids: dict[tuple[str, int], int] = {}
         self._queues: dict[int, tuple] = {}  # queue_of
         self._calendar = None
-        self._domain = mail_domain()
+        self._domain: str | None = None  # of IKUFLOW_MAIL_FROM: see mail_domain()
         self._renderer = None
         # role holders per office and assignments per actor, valid for one directory version
         self._dir_version: str | None = None
@@ -185,6 +220,13 @@ class Service:
 
     def close(self) -> None:
         self.con.close()
+
+    def mail_domain(self) -> str:
+        """The sender's domain for Message-IDs, checked once (UsageError, exit 2, for an address
+        the sender would refuse): every write calls it before it writes anything."""
+        if self._domain is None:
+            self._domain = mail_domain()
+        return self._domain
 
     # --- workflows ----------------------------------------------------------------------------
     def engine(self, name: str, version: int):
@@ -336,7 +378,9 @@ class Service:
         """Create a document in its workflow's initial state, with its first history row."""
         now = at or now_utc()
         check_year(year, now)
-        check_signing_date(signing_date)
+        check_signing_date(signing_date, year)
+        title = check_title(title)
+        self.mail_domain()
         actor = who(actor)
         office_row = self.con.execute("SELECT tz, name FROM office WHERE code = ?", (office,)).fetchone()
         if office_row is None:
@@ -351,8 +395,6 @@ class Service:
         if not ("admin" in roles or roles & CREATE_ROLES):
             raise RoleMissing(f"{actor} may not create documents for {office}/{division}: it needs "
                               "the coordinator role of that division, or the office's secretariat")
-        if title is not None and len(title.strip()) > 300:
-            raise UsageError("the title is longer than 300 characters; shorten it")
         doc = _document_row(eng, version, office, office_row, division, year, signing_date, title, now)
         try:
             with write(self.con) as c:
@@ -397,7 +439,7 @@ class Service:
                 **ctx, "recipient": p, "you_must_act": p["email"] in {m["email"] for m in must}})
             cause = f"create:{doc_id}:{p['email']}"
             rows.append((doc_id, "event", cause, p["email"], wf.create_template, payload,
-                         message_id(cause, self._domain), mail.subject, mail.text, mail.html,
+                         message_id(cause, self.mail_domain()), mail.subject, mail.text, mail.html,
                          "pending", doc[-1], doc[-1]))
         return rows
 
@@ -413,7 +455,8 @@ class Service:
         """
         now = at or now_utc()
         check_year(year, now)
-        check_signing_date(signing_date)
+        check_signing_date(signing_date, year)
+        self.mail_domain()
         actor = who(actor)
         version = self.latest_version(workflow)
         eng = self.engine(workflow, version)
@@ -483,6 +526,8 @@ class Service:
         Raises NotFound (3), NotAllowed/GuardFailed (4), RoleMissing (5), Conflict (6).
         """
         actor = who(actor)
+        check_comment(comment)
+        self.mail_domain()
         try:  # optimistic: a deferred transaction that takes the write lock only to write
             return self._advance(key, event, actor, comment, at or now_utc(), expected_version, False)
         except sqlite3.OperationalError as exc:
@@ -523,6 +568,7 @@ class Service:
 
         now = at or now_utc()
         actor = who(actor)
+        self.mail_domain()
         done, refused = [], []
         if not all_or_nothing:
             for i, (key, event, comment) in enumerate(items):
@@ -553,6 +599,7 @@ class Service:
         """One transition inside the caller's transaction (``seen`` gets the version read)."""
         from ikuflow.engine import Doc
 
+        check_comment(comment)
         c = self.con
         row = c.execute(DOC_SQL, (key,)).fetchone()
         if row is None:
@@ -605,7 +652,7 @@ class Service:
                     **ctx, "recipient": p, "you_must_act": p["email"] in must_emails})
                 cause = f"event:{doc_id}:{new_version}:{p['email']}"
                 rows.append((doc_id, "event", cause, p["email"], out.template, payload,
-                             message_id(cause, self._domain), mail.subject, mail.text,
+                             message_id(cause, self.mail_domain()), mail.subject, mail.text,
                              mail.html, "pending", ts, ts))
         # the first write takes the write lock; a stale snapshot raises "database is locked"
         wf_id = self.workflow_id(wf_name, wf_version)
@@ -763,6 +810,7 @@ class Service:
         """
         now = at or now_utc()
         ts = fmt_ts(now)
+        self.mail_domain()
         totals = {"documents": 0, "reminders": 0, "escalations": 0, "emails": 0, "batches": 0}
         d = self.directory()
         acting = self.delegates(now)
@@ -815,7 +863,7 @@ class Service:
                                               "at": item["at"], "recipient_role": p["role"],
                                               "item": item, "recipient": p}, ensure_ascii=False)
                         held.append((doc_id, act.kind, cause, p["email"], act.kind, payload,
-                                     message_id(cause, self._domain), None, None, None, "held", ts, ts))
+                                     message_id(cause, self.mail_domain()), None, None, None, "held", ts, ts))
                 # compare-and-set: a document a step (or another pass) moved meanwhile is left
                 # alone; on PostgreSQL the rows moved stay locked until the batch commits
                 c.executemany("UPDATE document SET next_action_at = ? WHERE id = ?"
@@ -869,7 +917,7 @@ class Service:
                 payload = json.dumps({"kind": "digest", "causes": causes,
                                       "keys": [it["document"]["key"] for it in items]})
                 c.execute(OUTBOX_ONCE_SQL,
-                          (None, "digest", cause, email, "digest", payload, message_id(cause, self._domain),
+                          (None, "digest", cause, email, "digest", payload, message_id(cause, self.mail_domain()),
                            mail.subject, mail.text, mail.html, "pending", ts, ts))
                 c.executemany("UPDATE outbox SET status = 'merged' WHERE id = ?", [(e[0],) for e in entries])
         return len(people)

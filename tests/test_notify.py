@@ -730,9 +730,9 @@ def test_the_password_never_appears_in_settings_or_output(svc, doc, down_peer, m
     # the server is down: the attempt fails and is retried, with the server named, not the password
     for args in (("outbox", "send"), ("outbox", "send", "--json"), ("outbox", "list", "--json")):
         p = run_ikuflow(*args)
-        assert p.returncode == 0, p.stderr
+        assert p.returncode in ((0,) if args[1] == "list" else (0, 1)), p.stderr  # 1: server unreachable
         assert SECRET not in p.stdout + p.stderr, args
-    assert f"{USER}:***@127.0.0.1" in run_ikuflow("outbox", "send").stdout
+    assert f"{USER}:***@127.0.0.1" in run_ikuflow("outbox", "send", "--json").stdout
     for row in outbox():
         assert row["status"] == "pending" and row["last_error"] and SECRET not in row["last_error"]
 

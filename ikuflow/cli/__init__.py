@@ -64,6 +64,10 @@ class _Group(TyperGroup):
         except Exception as exc:  # a database error is the operator's to fix, not a traceback
             if type(exc).__module__.split(".")[0] not in ("sqlite3", "sqlalchemy", "psycopg", "alembic"):
                 raise
+            known = _file_or_disk_error(getattr(exc, "orig", None) or exc)
+            if known is not None:  # read-only, full, unreadable: the cause, not 'ikuflow init'
+                typer.echo(_message(known), err=True)
+                raise typer.Exit(known.exit_code) from None
             # SQLAlchemy's text spans lines (the SQL, its parameters, a link), PostgreSQL's adds
             # the statement: the driver's first line says it all
             text = str(getattr(exc, "orig", None) or exc).strip()
@@ -82,6 +86,20 @@ def _message(exc: IkuflowError) -> str:
         head = str(exc).split("\n", 1)[0]
         return "\n".join([f"error: {one_line(head)}"] + [f"  {one_line(str(p))}" for p in problems])
     return f"error: {one_line(str(exc))}"
+
+
+def _file_or_disk_error(exc: BaseException) -> IkuflowError | None:
+    """A SQLite failure of the database file or its disk that reached the CLI untranslated (from
+    reading a result), as store/db.py words it where it translates them."""
+    if not type(exc).__module__.startswith("sqlite3"):
+        return None
+    from ikuflow.store.db import database_url, explain, is_postgres, sqlite_path
+
+    try:
+        url = database_url()
+        return None if is_postgres(url) else explain(exc, sqlite_path(url))
+    except IkuflowError:
+        return None
 
 
 def _not_text(value: str) -> bool:

@@ -40,10 +40,13 @@ def _service():
 
 def new(office: str = typer.Option(None, "--office", help="Office code, e.g. pacitan."),
         division: str = typer.Option(None, "--division", help="Division code, e.g. sdmo."),
-        year: int = typer.Option(..., "--year", help="The IKU year, e.g. 2026."),
+        year: int = typer.Option(..., "--year", help="The IKU year, e.g. 2026; the signing date falls in it "
+                                  "or in the year before."),
         signing_date: str = typer.Option(..., "--signing-date", metavar="YYYY-MM-DD",
                                          help="The day the IKU documents are signed."),
-        title: str = typer.Option(None, "--title", help="Default: 'IKU <DIVISION> <office> <year>'."),
+        title: str = typer.Option(None, "--title", help="Default: 'IKU <DIVISION> <office> <year>'. "
+                                  "At most 200 characters; a blank title is refused (leave "
+                                  "--title out for the default)."),
         workflow: str = typer.Option("iku", "--workflow", help="Workflow name."),
         all_offices: bool = typer.Option(False, "--all-offices",
                                          help="Every office (or those of --level), every division "
@@ -58,15 +61,11 @@ def new(office: str = typer.Option(None, "--office", help="Office code, e.g. pac
     With --all-offices, create the year's documents of every office and division in one
     transaction and print what was created and what was refused, and why.
     """
-    from ikuflow.calendar import CLOCK_YEARS, parse_date
+    from ikuflow.calendar import parse_date
     from ikuflow.errors import UsageError
 
     when = clock(at)
-    signing = parse_date(signing_date, "signing date")
-    lo, hi = CLOCK_YEARS
-    if not lo <= signing.year <= hi:
-        raise UsageError(f"signing date {signing_date} is out of range; give a date between {lo} "
-                         f"and {hi}, like 2026-01-28")
+    signing = parse_date(signing_date, "signing date")  # its range and year: the service checks
     if not all_offices:
         if not office or not division:
             raise UsageError("say which document: --office CODE --division CODE (or --all-offices)")
@@ -103,7 +102,8 @@ def _bulk(work):
 
 def advance(key: str = typer.Argument(None, help="Document key, e.g. pacitan-sdmo-2026."),
             event: str = typer.Argument(None, help="Event to fire: submit, synchronize, approve, sign, send_back."),
-            comment: str = typer.Option(None, "--comment", "-m", help="Why (required for send_back)."),
+            comment: str = typer.Option(None, "--comment", "-m",
+                                        help="Why (required for send_back; at most 4,000 characters)."),
             if_version: int = typer.Option(None, "--if-version", min=0, max=INT_MAX,
                                            help="Refuse (exit 6) unless the document is at this version."),
             from_file: str = typer.Option(None, "--from-file", metavar="FILE",
@@ -163,17 +163,35 @@ def _bulk_advance(svc, items, actor, when, all_or_nothing) -> dict:
         return {"advanced": [], "refused": exc.refused, "rolled_back": True}
 
 
-def _read_items(path: str) -> list[tuple]:
-    """``key,event[,comment]`` rows of a CSV file (a header line is optional)."""
-    import csv
+#: A --from-file CSV of a million documents is about 40 MB.
+MAX_ITEMS_BYTES = 64 << 20
 
+
+def _read_items(path: str) -> list[tuple]:
+    """``key,event[,comment]`` rows of a CSV file (a header line is optional). A file that is
+    not UTF-8, not CSV, not a regular file or too large is refused (exit 1) in the words of
+    ``ikuflow import``, before anything is advanced."""
+    import csv
+    import io
+
+    from ikuflow.definition.load import FileRefused, read_regular_file, size_text
     from ikuflow.errors import IkuflowError
 
+    fix = "nothing was advanced"
     try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            rows = [r for r in csv.reader(fh) if r and any(x.strip() for x in r)]
-    except OSError as exc:
-        raise IkuflowError(f"cannot read {path}: {exc.strerror}") from None
+        data = read_regular_file(path, MAX_ITEMS_BYTES)
+    except FileRefused as exc:
+        raise IkuflowError(f"{path}: {exc}; give a CSV file with key,event[,comment] per line "
+                           f"(at most {size_text(MAX_ITEMS_BYTES)}); {fix}") from None
+    bom = data.startswith(b"\xef\xbb\xbf")
+    try:
+        text = data[3 if bom else 0:].decode("utf-8")
+        rows = [r for r in csv.reader(io.StringIO(text, newline="")) if r and any(x.strip() for x in r)]
+    except UnicodeDecodeError as exc:
+        raise IkuflowError(f"{path}: not UTF-8 text (byte {exc.start + 3 * bom}); save the file as "
+                           f"UTF-8 CSV; {fix}") from None
+    except csv.Error as exc:  # a NUL byte, a field over the size limit
+        raise IkuflowError(f"{path}: not a readable CSV file: {exc}; {fix}") from None
     if rows and [x.strip().lower() for x in rows[0][:2]] == ["key", "event"]:
         rows = rows[1:]
     items = []

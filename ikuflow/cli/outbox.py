@@ -72,15 +72,22 @@ def show(row_id: int = typer.Argument(..., metavar="ID", min=1, max=INT_MAX,
 
 @app.command("send")
 def send(at: str = at_option(), as_json: bool = JSON_OPT) -> None:
-    """Deliver every due e-mail now over SMTP, then exit (IKUFLOW_SMTP_* settings)."""
-    from ikuflow.notify.sender import send_once
+    """Deliver every due e-mail now over SMTP, then exit (IKUFLOW_SMTP_* settings).
+
+    When the server cannot be reached, prints one line (the server, how many e-mails wait and
+    when they are retried) and exits 1, for cron to tell the operator; the e-mails stay in the
+    outbox with this attempt counted, and go out on a later run.
+    """
+    from ikuflow.notify.sender import ServerUnreachable, send_once
 
     res = send_once(clock(at) if at else None)
     if as_json:
         emit_json(res)
-    else:
+    elif not res["unreachable"]:
         say(f"{res['sent']} sent, {res['retried']} to retry later, {res['dead']} dead "
             f"({res['server']}, {res['seconds']} s)")
+    if res["unreachable"]:
+        raise ServerUnreachable(**res["unreachable"])
 
 
 @app.command("retry")

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import os
 import re
+import stat
 from collections import deque
 from datetime import time, timedelta
 from pathlib import Path
@@ -35,6 +37,8 @@ DURATION_RE = re.compile(r"^(\d+)\s*([dhm])$")
 MAX_DEPTH = 32
 MAX_VALUES = 20_000
 MAX_DURATION = timedelta(days=366)
+#: A workflow or calendar file is a few KiB: a larger one is the wrong file (or /dev/zero).
+MAX_FILE_BYTES = 1 << 20
 
 
 def shown(text: str) -> str:
@@ -229,12 +233,62 @@ def compose(text: str):
     return yaml.compose(text, Loader=Loader)
 
 
+class FileRefused(Exception):
+    """A file that was not read, and why, in words for a person (``str(exc)``)."""
+
+
+def _kind(mode: int) -> str | None:
+    """What a file that is not a regular file is, or None for a regular file."""
+    for test, what in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a pipe (FIFO)"),
+                       (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return what
+    return None if stat.S_ISREG(mode) else "not a regular file"
+
+
+def size_text(n: int) -> str:
+    """1048576 -> '1 MiB', 3400000000 -> '3.2 GiB': a size for people."""
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{n} bytes"
+
+
+def read_regular_file(path: str | Path, limit: int) -> bytes:
+    """The bytes of the regular file ``path``, at most ``limit`` of them.
+
+    Raises FileRefused for a folder, a pipe (FIFO), a device or a socket (looked at before
+    opening, so a FIFO never blocks), for a file larger than ``limit`` (the read is bounded,
+    whatever the size claims: /proc files say 0) and for a file that cannot be read.
+    """
+    try:
+        what = _kind(os.stat(path).st_mode)
+        if what is None:  # opened without waiting, then checked again: it may have been swapped
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+            with os.fdopen(fd, "rb") as fh:
+                what = _kind(os.fstat(fh.fileno()).st_mode)
+                data = b"" if what else fh.read(limit + 1)
+    except OSError as exc:
+        raise FileRefused(f"cannot read it: {exc.strerror or exc}") from None
+    if what is not None:
+        raise FileRefused(f"it is {what}, not a file")
+    if len(data) > limit:
+        raise FileRefused(f"it is larger than {size_text(limit)}")
+    return data
+
+
 def load_file(path: str | Path) -> Workflow:
+    """Read and validate one workflow file (a regular file of at most MAX_FILE_BYTES)."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DefinitionError([Problem(str(path), "(file)", f"cannot read: {exc}")]) from None
+        text = read_regular_file(p, MAX_FILE_BYTES).decode("utf-8")
+    except FileRefused as exc:
+        raise DefinitionError([Problem(str(path), "(file)", f"{exc}; give a workflow file "
+                                       f"(YAML, a few KiB)")]) from None
+    except UnicodeDecodeError as exc:
+        raise DefinitionError([Problem(str(path), "(file)", f"not UTF-8 text (byte {exc.start}); "
+                                       "save the file as UTF-8")]) from None
     wf = parse_text(text, str(path))
     object.__setattr__(wf, "path", str(p))
     return wf

@@ -24,7 +24,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.header import Header
-from email.utils import formataddr, formatdate, parseaddr
+from email.utils import formataddr, formatdate, getaddresses, parseaddr
 
 from ikuflow.calendar import now_utc
 from ikuflow.errors import IkuflowError, UsageError
@@ -37,6 +37,28 @@ CLAIM_SQL = ("SELECT id, recipient, subject, body_text, body_html, message_id, a
              " AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_attempt_at, id LIMIT ?")
 #: PostgreSQL: senders on several nodes lease disjoint rows without waiting on each other
 CLAIM_SQL_PG = CLAIM_SQL + " FOR UPDATE SKIP LOCKED"
+
+
+#: A sender address the SMTP envelope and a Message-ID can carry: ASCII, local@domain.
+_ADDRESS_RE = re.compile(r"^[!#$%&'*+/=?^_`{|}~.A-Za-z0-9-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
+
+
+def mail_from(env=None) -> tuple[str, str]:
+    """IKUFLOW_MAIL_FROM as the From header and its bare address (default ikuflow@localhost).
+
+    The one check of the sender address: the sender uses it for From and MAIL FROM, the service
+    for Message-IDs when a transition writes e-mail. Raises UsageError (exit 2) for an address
+    that no mail server would take, so a write refuses it before the outbox holds it.
+    """
+    env = os.environ if env is None else env
+    raw = env.get("IKUFLOW_MAIL_FROM", "ikuflow@localhost").strip()
+    name, addr = parseaddr(raw)
+    if (not _ADDRESS_RE.match(addr) or ".." in addr or any(c in raw for c in "\r\n")
+            or len(getaddresses([raw])) != 1):  # one address, not a list
+        raise UsageError(f"IKUFLOW_MAIL_FROM='{raw}' is not a usable sender address; write it "
+                         "like 'Bawaslu Pacitan <ikuflow@pacitan.bawaslu.go.id>' or "
+                         "ikuflow@pacitan.bawaslu.go.id (ASCII letters in the address)")
+    return (formataddr((name, addr), charset="utf-8") if name else addr), addr
 
 
 @dataclass(frozen=True)
@@ -79,16 +101,11 @@ class Settings:
                 raise UsageError(f"{name} must be greater than zero")
             return value
 
-        mail_from = env.get("IKUFLOW_MAIL_FROM", "ikuflow@localhost").strip()
-        name, addr = parseaddr(mail_from)
-        if "@" not in addr or not addr.isascii() or any(c in mail_from for c in "\r\n"):
-            raise UsageError(f"IKUFLOW_MAIL_FROM='{mail_from}' is not a usable sender address; "
-                             "write it like 'Bawaslu Pacitan <ikuflow@pacitan.bawaslu.go.id>'")
-        mail_from = formataddr((name, addr), charset="utf-8") if name else addr
+        mail_from_header = mail_from(env)[0]
         return cls(host=env.get("IKUFLOW_SMTP_HOST", "localhost"),
                    port=number("IKUFLOW_SMTP_PORT", 465 if tls == "tls" else 587, int),
                    user=env.get("IKUFLOW_SMTP_USER", ""), password=env.get("IKUFLOW_SMTP_PASSWORD", ""),
-                   tls=tls, mail_from=mail_from,
+                   tls=tls, mail_from=mail_from_header,
                    connections=number("IKUFLOW_SMTP_CONNECTIONS", 8, int),
                    timeout=number("IKUFLOW_SMTP_TIMEOUT", 30.0),
                    reply_timeout=number("IKUFLOW_SMTP_REPLY_TIMEOUT", 600.0),
@@ -108,6 +125,39 @@ class Transient(Exception):
 
 class Permanent(Exception):
     """Do not try again: a 5xx reply."""
+
+
+class Unreachable(Transient):
+    """The server could not be reached at all: connection refused, unknown host, no route, no
+    greeting in time. Every e-mail of the run waits for the next attempt."""
+
+
+class ServerUnreachable(IkuflowError):
+    """exit 1: ``outbox send`` could not reach the SMTP server; the e-mails wait in the outbox."""
+
+    def __init__(self, server: str, error: str, waiting: int, next_attempt: str | None) -> None:
+        self.server, self.error, self.waiting, self.next_attempt = server, error, waiting, next_attempt
+        when = f", the next attempt at {next_attempt}" if next_attempt else ""
+        super().__init__(f"{error}; {waiting} e-mail(s) wait in the outbox{when} (nothing is lost); "
+                         "check the server, or IKUFLOW_SMTP_HOST and IKUFLOW_SMTP_PORT")
+
+
+def _connect_reason(exc: BaseException, timeout: float) -> str:
+    """Why a connection could not be opened, in a few words ('Connection refused')."""
+    import aiosmtplib
+
+    cause = exc.__cause__
+    if isinstance(exc, aiosmtplib.SMTPConnectResponseError):  # a greeting such as 421 or 554
+        return f"it answered {exc.code} {' '.join(exc.message.split())}"
+    if isinstance(cause, aiosmtplib.SMTPServerDisconnected):
+        return "it closed the connection before its greeting"
+    if isinstance(cause, socket.gaierror):
+        return cause.strerror or str(cause)
+    if isinstance(cause, OSError) and cause.errno and cause.errno > 0:
+        return os.strerror(cause.errno)
+    if isinstance(exc, aiosmtplib.SMTPConnectTimeoutError):
+        return f"no answer within {timeout:g} s"
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def build_message(settings: Settings, recipient: str, subject: str, text: str, html: str | None,
@@ -147,6 +197,7 @@ class _Connection:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.smtp = None
+        self.opened = False  # this connection has reached the server at least once
 
     async def _open(self):
         import aiosmtplib
@@ -155,9 +206,13 @@ class _Connection:
         smtp = aiosmtplib.SMTP(hostname=s.host, port=s.port, use_tls=s.tls == "tls",
                                start_tls=True if s.tls == "starttls" else False, timeout=s.timeout)
         await smtp.connect()
+        self.opened = True
         if s.user:
             await smtp.login(s.user, s.password)
         self.smtp = smtp
+
+    def _cannot(self, reason: str) -> str:
+        return f"cannot connect to the SMTP server {self.settings.host}:{self.settings.port}: {reason}"
 
     async def _reset(self) -> None:
         """After a refused recipient: RSET, so the connection can carry the next message."""
@@ -175,8 +230,14 @@ class _Connection:
                 smtp.close()
 
     async def _envelope(self, recipient: str) -> None:
+        import aiosmtplib
+
         if self.smtp is None or not self.smtp.is_connected:
-            await self._open()
+            await self.close()
+            try:
+                await self._open()
+            except aiosmtplib.SMTPConnectError as exc:
+                raise Unreachable(self._cannot(_connect_reason(exc, self.settings.timeout))) from None
         await self.smtp.mail(parseaddr(self.settings.mail_from)[1])
         await self.smtp.rcpt(recipient)
 
@@ -191,7 +252,10 @@ class _Connection:
             try:
                 await asyncio.wait_for(self._envelope(recipient), s.timeout)
             except asyncio.TimeoutError:
+                opening = self.smtp is None  # no connection yet: the server never answered
                 await self.close()
+                if opening:
+                    raise Unreachable(self._cannot(f"no answer within {s.timeout:g} s")) from None
                 raise Transient(f"no answer within {s.timeout:g} s") from None
             await asyncio.wait_for(self.smtp.data(raw, timeout=s.reply_timeout), s.timeout + s.reply_timeout)
         except aiosmtplib.SMTPRecipientRefused as exc:
@@ -221,6 +285,7 @@ class Stats:
     retried: int = 0
     dead: int = 0
     claimed: int = 0
+    unreachable: str | None = None  # why the server could not be reached, if it could not
 
     def as_dict(self) -> dict:
         return {"sent": self.sent, "retried": self.retried, "dead": self.dead, "claimed": self.claimed}
@@ -284,7 +349,7 @@ class Sender:
         stats.dead += len(dead)
         stats.retried += len(retry)
         for row, error, permanent in results:
-            if error is not None:
+            if error is not None and error != stats.unreachable:  # that one is told once, by run()
                 log.warning("outbox %s to %s: %s (%s)", row[0], row[1], error,
                             "dead" if permanent or row[6] + 1 >= s.max_attempts else "will retry")
 
@@ -306,28 +371,42 @@ class Sender:
                         pass
                     continue
                 stats.claimed += len(rows)
-                try:
-                    results, fatal = await self._send_all(conns, rows)
-                except BaseException:
-                    self.release()  # cancelled: give the rows back now
-                    raise
+                fatal: list[IkuflowError] = []
+                if once and stats.unreachable:  # unreachable a moment ago: this attempt fails too
+                    results = [(row, stats.unreachable, False) for row in rows]
+                else:
+                    if not once:
+                        stats.unreachable = None  # a new pass: the server may be back
+                    try:
+                        results, fatal, down = await self._send_all(conns, rows)
+                    except BaseException:
+                        self.release()  # cancelled: give the rows back now
+                        raise
+                    stats.unreachable = down
                 self.record(results, at or now_utc(), stats)  # what was sent stays sent
                 if fatal:
                     self.release()  # a refused login: the rest go back untouched
                     raise fatal[0]
+                if stats.unreachable and not once:
+                    log.warning("%s; %d e-mail(s) will be retried", stats.unreachable, len(rows))
         finally:
             await asyncio.gather(*(c.close() for c in conns), return_exceptions=True)
         return stats
 
-    async def _send_all(self, conns: list[_Connection], rows: list[tuple]) -> tuple[list, list]:
+    async def _send_all(self, conns: list[_Connection], rows: list[tuple]) -> tuple[list, list, str | None]:
+        """Send ``rows`` over ``conns``: (row, error or None, permanent) for each, the fatal
+        error if any, and why the server was unreachable if it was (then every row not sent
+        gets that error, its attempt counted, without a connection tried for each)."""
         queue: asyncio.Queue = asyncio.Queue()
         for row in rows:
             queue.put_nowait(row)
         results: list[tuple] = []
         fatal: list[IkuflowError] = []  # a refused login: every worker stops, the run ends
+        down: list[str] = []  # no connection of the run ever reached the server: all stop
+        unreached: list[str] = []  # why the last connection that could not be opened failed
 
         async def worker(conn: _Connection) -> None:
-            while not fatal:
+            while not fatal and not down:
                 try:
                     row = queue.get_nowait()
                 except asyncio.QueueEmpty:
@@ -344,6 +423,12 @@ class Sender:
                     results.append((row, None, False))
                 except Permanent as exc:
                     results.append((row, str(exc), True))
+                except Unreachable as exc:
+                    results.append((row, str(exc), False))
+                    unreached.append(str(exc))
+                    if not any(c.opened for c in conns):  # (one that was reached is only busy)
+                        down.append(str(exc))
+                    return  # this connection cannot be opened: the others take the rest
                 except (Transient, asyncio.TimeoutError) as exc:
                     if isinstance(exc, asyncio.TimeoutError):
                         await conn.close()
@@ -360,16 +445,37 @@ class Sender:
                 w.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
             raise
-        return results, fatal
+        if down:  # one reason for every row that met it
+            results = [(row, down[0] if error in unreached else error, permanent)
+                       for row, error, permanent in results]
+        while not queue.empty() and not fatal:  # no connection could be opened: the rest fail alike
+            results.append((queue.get_nowait(), (down or unreached)[0], False))
+        return results, fatal, (down[0] if down else None)
 
 
 def send_once(at: datetime | None = None, settings: Settings | None = None) -> dict:
-    """``ikuflow outbox send``: deliver everything that is due now, then return the counts."""
+    """``ikuflow outbox send``: deliver everything that is due now, then return the counts.
+
+    When the server cannot be reached, every due e-mail stays pending with this attempt counted
+    and its next one scheduled; ``unreachable`` then says where, why, how many e-mails wait and
+    when the first is retried (local time, IKUFLOW_TZ), for :class:`ServerUnreachable`.
+    """
     sender = Sender(settings)
     started = time.perf_counter()
     try:
         stats = asyncio.run(sender.run(once=True, at=at))
+        unreachable = None
+        if stats.unreachable:
+            from ikuflow.calendar import default_zone, fmt_local
+            from ikuflow.store.db import parse_ts
+
+            waiting, first = sender.con.execute("SELECT count(*), min(next_attempt_at) FROM outbox"
+                                                " WHERE status = 'pending'").fetchone()
+            s = sender.settings
+            unreachable = {"server": f"{s.host}:{s.port}", "error": stats.unreachable,
+                           "waiting": waiting,
+                           "next_attempt": fmt_local(parse_ts(first), default_zone().key) or None}
     finally:
         sender.con.close()
     return {**stats.as_dict(), "seconds": round(time.perf_counter() - started, 3),
-            "server": sender.settings.describe()}
+            "server": sender.settings.describe(), "unreachable": unreachable}

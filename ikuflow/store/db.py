@@ -5,6 +5,12 @@ busy timeout; writes start with BEGIN IMMEDIATE so two writers queue instead of 
 PostgreSQL (``postgresql+psycopg://``, the multi-node backend) goes through ``store/pg.py``,
 which presents the same small connection API. Importing this module does not import
 SQLAlchemy or psycopg: read paths stay on the driver they need.
+
+SQLite's failures of the file and the disk become ikuflow errors here, where they arise
+(:func:`explain`, on the raw connections and on SQLAlchemy's): a file or folder this user may
+not write, a full disk, an unreadable or damaged file, each named with what to do. A database
+this user may read but not write (or whose folder they may not write) is opened read-only, so
+the read-only commands work on it.
 """
 
 from __future__ import annotations
@@ -67,11 +73,177 @@ def redact(url: str) -> str:
     return url
 
 
-def _tune(con: sqlite3.Connection) -> None:
+def _tune(con: sqlite3.Connection, read_only: bool = False) -> None:
     con.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-    con.execute("PRAGMA journal_mode=WAL")
+    if not read_only:  # (a read-only connection cannot change the journal mode, nor needs to)
+        con.execute("PRAGMA journal_mode=WAL")
     con.execute("PRAGMA synchronous=NORMAL")
     con.execute("PRAGMA foreign_keys=ON")
+
+
+# --- SQLite's failures of the file and the disk, as ikuflow errors ----------------------------
+#: SQLite's primary result codes about the file or the disk rather than the SQL
+SQLITE_PERM, SQLITE_READONLY, SQLITE_IOERR, SQLITE_CORRUPT = 3, 8, 10, 11
+SQLITE_FULL, SQLITE_CANTOPEN, SQLITE_NOTADB = 13, 14, 26
+SQLITE_READONLY_DIRECTORY = SQLITE_READONLY | (6 << 8)
+#: less free space than this on the disk of the database, and an I/O error means a full disk
+#: (SQLite reports ENOSPC as SQLITE_FULL when writing, as an I/O error when growing its -shm)
+DISK_LOW_BYTES = 64 * 1024
+
+
+def explain(exc: BaseException, path: str) -> IkuflowError | None:
+    """The ikuflow error for a SQLite failure of the file ``path`` or its disk (read-only,
+    full, unreadable, damaged, not a database), or None for any other failure (the SQL's)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None or not path:
+        return None
+    primary = code & 0xFF
+    file = Path(path)
+    folder = _folder(file)
+    if primary == SQLITE_FULL or (primary == SQLITE_IOERR and _disk_low(folder)):
+        return IkuflowError(f"the disk holding {folder} is full; free space and retry "
+                            "(nothing was written)")
+    if primary == SQLITE_READONLY:
+        why, owner = _why_read_only(file, folder, exc)
+        return IkuflowError(f"cannot write {path}: permission denied ({why}); run as {owner} "
+                            "or fix its permissions")
+    if primary in (SQLITE_CANTOPEN, SQLITE_PERM):
+        if file.exists() and not os.access(file, os.R_OK):
+            return IkuflowError(f"cannot read {path}: permission denied (the file is not readable "
+                                f"for this user); run as {_owner(file)} or fix its permissions")
+        if not os.access(folder, os.R_OK | os.X_OK):
+            return IkuflowError(f"cannot read {path}: permission denied (its folder {folder} is not "
+                                f"open to this user); run as {_owner(folder)} or fix its permissions")
+        return IkuflowError(f"cannot open {path}: {_first_line(exc)}; check the path in "
+                            "IKUFLOW_DATABASE_URL and its permissions")
+    if primary == SQLITE_IOERR:
+        return IkuflowError(f"cannot read or write {path}: disk I/O error "
+                            f"({getattr(exc, 'sqlite_errorname', 'SQLITE_IOERR')}); check the disk, "
+                            "then retry")
+    if primary == SQLITE_NOTADB:
+        return IkuflowError(f"{path} is not an ikuflow database (not a SQLite file); check "
+                            "IKUFLOW_DATABASE_URL")
+    if primary == SQLITE_CORRUPT:
+        return IkuflowError(f"{path} is damaged ({_first_line(exc)}); restore it from a backup "
+                            "(docs/operator.md, Backups)")
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    return " ".join((str(exc).strip().splitlines() or [type(exc).__name__])[0].split())
+
+
+def _folder(file: Path) -> Path:
+    return Path(os.path.abspath(file)).parent
+
+
+def _disk_low(folder: Path) -> bool:
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < DISK_LOW_BYTES
+
+
+def _owner(path: Path) -> str:
+    """'its owner (NAME)', or 'its owner' when the name cannot be found."""
+    try:
+        import pwd
+
+        return f"its owner ({pwd.getpwuid(path.stat().st_uid).pw_name})"
+    except (ImportError, KeyError, OSError):
+        return "its owner"
+
+
+def _why_read_only(file: Path, folder: Path, exc: BaseException) -> tuple[str, str]:
+    """Why SQLite may not write ``file``, and whom to run as instead."""
+    code = getattr(exc, "sqlite_errorcode", SQLITE_READONLY)
+    if file.exists() and not os.access(file, os.W_OK):
+        return "the file is read-only for this user", _owner(file)
+    if code == SQLITE_READONLY_DIRECTORY or not os.access(folder, os.W_OK | os.X_OK):
+        return (f"its folder {folder} is read-only for this user, and SQLite writes "
+                f"{file.name}-wal and {file.name}-shm there"), _owner(folder)
+    for suffix in ("-wal", "-shm"):
+        side = file.with_name(file.name + suffix)
+        if side.exists() and not os.access(side, os.W_OK):
+            return f"{side.name} is read-only for this user", _owner(side)
+    return f"SQLite: {_first_line(exc)}", _owner(file)
+
+
+def _translating(method):
+    """``method`` of sqlite3.Connection, raising the failures of the file and the disk as
+    ikuflow errors (see :func:`explain`), the driver's error kept as their cause."""
+    def call(self, *args):
+        try:
+            return method(self, *args)
+        except sqlite3.DatabaseError as exc:
+            err = explain(exc, self.path)
+            if err is None:
+                raise
+            raise err from exc
+
+    call.__name__, call.__doc__ = method.__name__, method.__doc__
+    return call
+
+
+class SQLiteConnection(sqlite3.Connection):
+    """sqlite3's connection, raising the failures of the file and the disk (read-only, full,
+    unreadable, damaged) as one-line ikuflow errors where they arise (see :func:`explain`);
+    every other error, a busy database included, stays the driver's for the caller."""
+
+    path = ""
+    execute = _translating(sqlite3.Connection.execute)
+    executemany = _translating(sqlite3.Connection.executemany)
+
+
+def _sqlite(target: str, path: str, uri: bool = False) -> SQLiteConnection:
+    try:
+        con = sqlite3.connect(target, uri=uri, isolation_level=None, check_same_thread=False,
+                              factory=SQLiteConnection)
+    except sqlite3.Error as exc:
+        raise (explain(exc, path) or IkuflowError(f"cannot open {path}: {_first_line(exc)}")) from exc
+    con.path = path
+    return con
+
+
+def open_sqlite(path: str) -> SQLiteConnection:
+    """The SQLite file at ``path``, tuned (see :func:`_tune`); read-only when this user may read
+    it but not write it, or not write its folder: then every write fails with one clear line."""
+    con = _sqlite(path, path)
+    try:
+        _tune(con)
+        return con
+    except IkuflowError as exc:
+        con.close()
+        code = getattr(exc.__cause__, "sqlite_errorcode", 0) & 0xFF
+        if code not in (SQLITE_READONLY, SQLITE_CANTOPEN) or not os.access(path, os.R_OK):
+            raise
+    return _open_read_only(path)
+
+
+def _open_read_only(path: str) -> SQLiteConnection:
+    """A database this user may only read. SQLite reads a WAL database through its -shm file:
+    with the folder read-only it must find -wal and -shm there (the owner is using the
+    database), else, with no -wal holding changes, it reads the file as it is (immutable)."""
+    from urllib.parse import quote
+
+    uri = "file:" + quote(os.path.abspath(path)) + "?mode=ro"
+    con = _sqlite(uri, path, uri=True)
+    try:
+        _tune(con, read_only=True)
+        con.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+        return con
+    except IkuflowError:
+        con.close()
+    wal = Path(path + "-wal")
+    if wal.exists() and wal.stat().st_size > 0:
+        raise IkuflowError(f"cannot read {path}: its folder {_folder(Path(path))} is read-only for "
+                           f"this user and {wal.name} holds changes SQLite cannot read without "
+                           f"writing {Path(path).name}-shm; run any ikuflow command once as "
+                           f"{_owner(Path(path))}, or fix the folder's permissions")
+    con = _sqlite(uri + "&immutable=1", path, uri=True)
+    _tune(con, read_only=True)
+    return con
 
 
 def connect(url: str | None = None, create: bool = False):
@@ -83,19 +255,32 @@ def connect(url: str | None = None, create: bool = False):
 
         return Connection(url, create=create)
     path = sqlite_path(url)
-    if not create and not Path(path).exists():
+    if not create and not _exists(path):
         raise IkuflowError(f"no database at {path}; run 'ikuflow init' first "
                            "(or set IKUFLOW_DATABASE_URL)")
-    if create and not Path(path).exists():
+    if create and not _exists(path):
         try:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # owner-only from the start
         except OSError as exc:
             raise IkuflowError(f"cannot create the database file {path}: {exc.strerror or exc}; "
                                "choose another path in IKUFLOW_DATABASE_URL") from None
-    con = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    _tune(con)
-    return con
+    return open_sqlite(path)
+
+
+def _exists(path: str) -> bool:
+    """Whether ``path`` exists; a folder this user may not enter is said so, in one line."""
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        return False
+    except PermissionError:
+        folder = _folder(Path(path))
+        raise IkuflowError(f"cannot read {path}: permission denied (its folder {folder} is not open "
+                           f"to this user); run as {_owner(folder)} or fix its permissions") from None
+    except OSError as exc:
+        raise IkuflowError(f"cannot open {path}: {exc.strerror or exc}; check IKUFLOW_DATABASE_URL") from None
+    return True
 
 
 def is_busy(exc: sqlite3.OperationalError) -> bool:
@@ -120,7 +305,8 @@ def write(con: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     try:
         yield con
     except BaseException:
-        con.execute("ROLLBACK")
+        if con.in_transaction:  # SQLite may have rolled back already (a full disk, an I/O error)
+            con.execute("ROLLBACK")
         raise
     con.execute("COMMIT")
 
@@ -135,18 +321,21 @@ def sa_engine(url: str | None = None):
         return create_engine("postgresql+psycopg://" + rest,
                              connect_args={"options": "-c timezone=UTC -c datestyle=ISO"})
     path = sqlite_path(url)
-    if not Path(path).exists():  # never let SQLAlchemy create it (with the umask's mode): init does
+    if not _exists(path):  # never let SQLAlchemy create it (with the umask's mode): init does
         raise IkuflowError(f"no database at {path}; run 'ikuflow init' first (or set IKUFLOW_DATABASE_URL)")
-    engine = create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False})
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_con, _record):
-        dbapi_con.isolation_level = None  # let SQLAlchemy's BEGIN below be the only one
-        _tune(dbapi_con)
+    # the same connections as connect(): tuned, autocommit (SQLAlchemy's BEGIN below is the only
+    # one), read-only where this user may only read
+    engine = create_engine(f"sqlite:///{path}", creator=lambda: open_sqlite(path))
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    @event.listens_for(engine, "handle_error")
+    def _on_error(ctx):
+        err = explain(ctx.original_exception, path)
+        if err is not None:
+            raise err from ctx.original_exception
 
     return engine
 
