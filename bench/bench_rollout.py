@@ -96,7 +96,7 @@ def report_db(folder: Path) -> str:
     url = fresh_db(folder, "report.db")
     svc = Service()
     for year in range(2000, 2018):
-        svc.new_many(year, SIGNING, ADMIN, at=AT)
+        svc.new_many(year, SIGNING.replace(year=year), ADMIN, at=AT)  # signed in its own year
     rnd = random.Random(42)
     states = ["draft", "division_review", "synchronized", "chair_approved", "signed"]
     rows = [(rnd.choice(states), i) for (i,) in svc.con.execute("SELECT id FROM document")]

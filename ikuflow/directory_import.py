@@ -54,9 +54,21 @@ class ImportProblems(IkuflowError):
                          "imported:\n" + "\n".join(f"  {p}" for p in problems))
 
 
+#: The 553 offices take 40 KB; a directory of every person of every office a few MB.
+MAX_IMPORT_BYTES = 64 << 20
+
+
 def read(path: Path) -> Rows:
+    """The rows of a .yaml/.yml or .csv directory file: a regular file, read bounded."""
+    from ikuflow.definition.load import FileRefused, read_regular_file, size_text
+
     if not path.exists():
         raise IkuflowError(f"no such file: {path}")
+    try:  # a FIFO, a device or a folder is refused before it is opened for reading
+        read_regular_file(path, MAX_IMPORT_BYTES)
+    except FileRefused as exc:
+        raise IkuflowError(f"{path}: {exc}; give a .yaml or .csv directory file (at most "
+                           f"{size_text(MAX_IMPORT_BYTES)}); nothing was imported") from None
     if path.suffix.lower() in (".yaml", ".yml"):
         return _read_yaml(path)
     if path.suffix.lower() == ".csv":

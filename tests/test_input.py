@@ -130,6 +130,21 @@ def test_advance_from_file_refuses_a_folder_a_fifo_or_a_device_without_waiting(d
     assert snapshot() == before
 
 
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_import_refuses_a_fifo_or_a_device_without_waiting(doc, tmp_path, kind):
+    """``ikuflow import`` on a FIFO waited for a writer for ever."""
+    path = tmp_path / "directory.yaml" if kind == "fifo" else Path("/dev/zero")
+    if kind == "fifo":
+        os.mkfifo(path)
+    before = snapshot()
+    p = ikuflow_bounded("import", str(path))
+    line = one_line(p.stderr, 1, p.returncode, p.stdout)
+    what = {"fifo": "a pipe (FIFO)", "device": "a device"}[kind]
+    assert line.startswith(f"error: {path}: it is {what}, not a file; give a .yaml or .csv directory file")
+    assert line.endswith("nothing was imported")
+    assert snapshot() == before
+
+
 # --- 2. workflow and calendar files: regular files, bounded reads --------------------------
 @pytest.fixture
 def fifo(tmp_path) -> Path:

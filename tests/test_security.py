@@ -87,7 +87,8 @@ STATE_WORDS = re.compile(r"(^|[-_ ])(set|force|jump|skip|override|goto|to)([-_ ]
 STATE_FILTERS = {("list", "--state"): "shows documents in that state",
                  ("advance", "--state"): "with --event: which documents to fire the event on",
                  ("outbox list", "--status"): "e-mail rows by delivery status",
-                 ("delegate", "--to"): "the acting official's e-mail, not a state"}
+                 ("delegate", "--to"): "the acting official's e-mail, not a state",
+                 ("workflow export", "--force"): "overwrites exported files; touches no document"}
 
 
 def test_no_command_or_option_sets_a_state():

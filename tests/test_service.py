@@ -223,7 +223,7 @@ def test_status_due_and_who_must_act(svc, doc):
 def test_due_times_are_local_to_the_office(svc):
     from ikuflow import admin
 
-    admin.add_person(OTHER_CHAIR, "", "secretariat", "badung")
+    admin.add_person(OTHER_CHAIR, None, "secretariat", "badung")
     svc.new("badung", "sdmo", 2026, SIGNING, OTHER_CHAIR, at=utc("2026-01-12T09:00+07:00"))
     svc.new("pacitan", "sdmo", 2026, SIGNING, COORD, at=utc("2026-01-12T09:00+07:00"))
     badung, pacitan = svc.status("badung-sdmo-2026"), svc.status("pacitan-sdmo-2026")
