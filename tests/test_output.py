@@ -72,19 +72,33 @@ def hostile(cli, directory, request):
     return request.param
 
 
-@pytest.mark.parametrize("view", VIEWS)
+def check_view(view: str, out: str, shown: str) -> None:
+    """``out`` of ``view`` shows its user text as ``shown`` and no raw control character."""
+    assert "Traceback" not in out
+    for field in VIEWS[view][1]:
+        assert FIELDS[field].format(shown) in out, f"{view}: the {field} is not shown as typed:\n{out}"
+    assert raw_controls(out) == [], f"{view}: raw control characters reach the terminal:\n{out!r}"
+
+
 @pytest.mark.parametrize("hostile", TEXTS, indirect=True)
-def test_user_text_is_shown_as_typed_in_every_table(hostile, view):
+def test_user_text_is_shown_as_typed_in_every_table(cli, hostile):
     """Before the fix: a MarkupError traceback for '[/]', a bare 'Klik' for the hyperlink, and
-    the escape sequences written to the terminal as they were."""
+    the escape sequences written to the terminal as they were (every view, in process)."""
     _, shown = TEXTS[hostile]
-    args, fields = VIEWS[view]
-    p = run_ikuflow(*args)
-    assert p.returncode == 0 and p.stderr == "", p.stderr
-    assert "Traceback" not in p.stdout
-    for field in fields:
-        assert FIELDS[field].format(shown) in p.stdout, f"the {field} is not shown as typed:\n{p.stdout}"
-    assert raw_controls(p.stdout) == [], f"raw control characters reach the terminal:\n{p.stdout!r}"
+    for view, (args, _) in VIEWS.items():
+        r = cli(*args)
+        assert r.exit_code == 0 and r.stderr == "", (view, r.stderr)
+        check_view(view, r.stdout, shown)
+
+
+@pytest.mark.parametrize("hostile", ["closing-tag", "window-title"], indirect=True)
+def test_the_console_script_shows_user_text_as_typed_in_every_table(hostile):
+    """The same through the real console script, as a user's terminal gets it."""
+    _, shown = TEXTS[hostile]
+    for view, (args, _) in VIEWS.items():
+        p = run_ikuflow(*args)
+        assert p.returncode == 0 and p.stderr == "", (view, p.stderr)
+        check_view(view, p.stdout, shown)
 
 
 @pytest.mark.parametrize("hostile", ["hyperlink"], indirect=True)
@@ -139,21 +153,25 @@ INVISIBLE = {"zero-width-space": "\u200b", "byte-order-mark": "\ufeff", "word-jo
              "lone-combining-mark": "\u0301", "all-of-them": " \u00a0\u200b\u3000\ufeff\u2060\t"}
 
 
-@pytest.mark.parametrize("comment", INVISIBLE.values(), ids=INVISIBLE.keys())
-def test_a_reason_of_invisible_characters_is_refused(in_review, comment):
+def test_a_reason_of_invisible_characters_is_refused(cli, in_review):
     """send_back with a reason nobody can read was accepted and recorded as the reason."""
-    p = run_ikuflow("advance", KEY, "send_back", "--as", SECR, "-m", comment, "--at", "2026-01-20T10:00+07:00")
-    assert p.returncode == 4, (p.stdout, p.stderr)
-    [line] = p.stderr.strip().splitlines()
-    assert line.startswith("error: ") and "comment is required" in line and "no visible text" in line
-    assert "Traceback" not in p.stderr
+    for name, comment in INVISIBLE.items():
+        r = cli("advance", KEY, "send_back", "--as", SECR, "-m", comment, "--at", "2026-01-20T10:00+07:00")
+        assert r.exit_code == 4, (name, r.stdout, r.stderr)
+        [line] = r.stderr.strip().splitlines()
+        assert line.startswith("error: ") and "comment is required" in line and "no visible text" in line
+    p = run_ikuflow("advance", KEY, "send_back", "--as", SECR, "-m", INVISIBLE["all-of-them"],
+                    "--at", "2026-01-20T10:00+07:00")  # the console script: one line, exit 4
+    assert p.returncode == 4 and len(p.stderr.strip().splitlines()) == 1, p.stderr
     st = json.loads(run_ikuflow("status", KEY, "--json").stdout)
     assert (st["state"], st["version"]) == ("division_review", 1)
 
 
-@pytest.mark.parametrize("comment", ["Lampiran II kurang", "\u200bTabel 2\u200b", "?", "👎", "２"])
-def test_a_visible_reason_is_accepted(in_review, comment):
-    p = run_ikuflow("advance", KEY, "send_back", "--as", SECR, "-m", comment, "--at", "2026-01-20T10:00+07:00")
-    assert p.returncode == 0 and p.stdout.strip() == "draft", p.stderr
-    hist = json.loads(run_ikuflow("history", KEY, "--json").stdout)
-    assert hist[-1]["event"] == "send_back" and hist[-1]["comment"] == comment.strip()
+def test_a_visible_reason_is_accepted(cli, in_review):
+    for n, comment in enumerate(["Lampiran II kurang", "\u200bTabel 2\u200b", "?", "👎", "２"]):
+        r = cli("advance", KEY, "send_back", "--as", SECR, "-m", comment, "--at", "2026-01-20T10:00+07:00")
+        assert r.exit_code == 0 and r.stdout.strip() == "draft", (comment, r.stderr)
+        hist = json.loads(cli("history", KEY, "--json").stdout)
+        assert hist[-1]["event"] == "send_back" and hist[-1]["comment"] == comment.strip()
+        assert len(hist) == 2 * n + 3  # create, then (submit, send_back) for each reason so far
+        ok(cli, "advance", KEY, "submit", "--as", COORD, "--at", "2026-01-20T11:00+07:00")
