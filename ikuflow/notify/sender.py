@@ -6,7 +6,7 @@ bounded concurrency, every send under an overall time limit. 4xx replies, timeou
 connections are retried with exponential backoff and jitter; 5xx replies and too many attempts
 go to ``dead``, with the server's reply kept in ``last_error``. Each row keeps its Message-ID,
 so a message re-sent after a crash between "accepted" and "marked sent" is recognisably the
-same message.
+same message. The rows are read and written only through :mod:`ikuflow.store.outbox`.
 """
 
 from __future__ import annotations
@@ -18,25 +18,21 @@ import os
 import random
 import re
 import socket
-import sqlite3
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.header import Header
 from email.utils import formataddr, formatdate, getaddresses, parseaddr
+from typing import Any, Sequence
 
 from ikuflow.calendar import now_utc
 from ikuflow.errors import IkuflowError, UsageError
-from ikuflow.store.db import connect, dialect, fmt_ts, write
+from ikuflow.store import outbox
+from ikuflow.store.db import connect, write
+from ikuflow.store.outbox import Claimed
 
 log = logging.getLogger("ikuflow.sender")
-
-CLAIM_SQL = ("SELECT id, recipient, subject, body_text, body_html, message_id, attempts FROM outbox"
-             " WHERE status = 'pending' AND next_attempt_at <= ?"
-             " AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_attempt_at, id LIMIT ?")
-#: PostgreSQL: senders on several nodes lease disjoint rows without waiting on each other
-CLAIM_SQL_PG = CLAIM_SQL + " FOR UPDATE SKIP LOCKED"
 
 
 #: A sender address the SMTP envelope and a Message-ID can carry: ASCII, local@domain.
@@ -83,6 +79,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, env=None) -> "Settings":
+        """The settings from IKUFLOW_SMTP_* and IKUFLOW_MAIL_FROM; UsageError for a bad value."""
         env = os.environ if env is None else env
         tls = env.get("IKUFLOW_SMTP_TLS", "starttls").strip().lower()
         tls = {"false": "off", "0": "off", "no": "off", "none": "off"}.get(tls, tls)
@@ -115,6 +112,7 @@ class Settings:
                    lease=number("IKUFLOW_SMTP_LEASE", 900.0))
 
     def describe(self) -> str:
+        """The server as it may be printed: smtp://user:***@host:port (tls)."""
         auth = f"{self.user}:***@" if self.user else ""
         return f"smtp://{auth}{self.host}:{self.port} ({self.tls})"
 
@@ -196,7 +194,7 @@ class _Connection:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.smtp = None
+        self.smtp: Any = None  # an aiosmtplib.SMTP, imported when first needed
         self.opened = False  # this connection has reached the server at least once
 
     async def _open(self):
@@ -281,6 +279,8 @@ class _Connection:
 
 @dataclass
 class Stats:
+    """What one run of the sender did: rows sent, to retry, dead, claimed."""
+
     sent: int = 0
     retried: int = 0
     dead: int = 0
@@ -288,6 +288,7 @@ class Stats:
     unreachable: str | None = None  # why the server could not be reached, if it could not
 
     def as_dict(self) -> dict:
+        """The counts as ``outbox send --json`` prints them."""
         return {"sent": self.sent, "retried": self.retried, "dead": self.dead, "claimed": self.claimed}
 
 
@@ -295,63 +296,53 @@ class Sender:
     """Claims, sends and records outbox rows. One per process (``owner`` names it)."""
 
     def __init__(self, settings: Settings | None = None, url: str | None = None,
-                 con: sqlite3.Connection | None = None, batch: int = 64) -> None:
+                 con: Any = None, batch: int = 64) -> None:
         self.settings = settings or Settings.from_env()
         self.con = con or connect(url)
         self.batch = batch
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
-    def claim(self, now: datetime) -> list[tuple]:
+    def claim(self, now: datetime) -> list[Claimed]:
         """Lease up to ``batch`` due rows to this sender (one short write transaction)."""
-        ts = fmt_ts(now)
         s = self.settings
         # never claim more than the connections can send before the lease runs out when every
         # message uses its whole envelope time; a final reply may take longer (reply_timeout),
         # which the lease (15 min by default, more than RFC 5321's 10) covers for one message
         limit = max(s.connections, min(self.batch, int(s.lease // s.timeout) * s.connections))
         with write(self.con) as c:
-            rows = c.execute(CLAIM_SQL_PG if dialect(c) == "postgresql" else CLAIM_SQL,
-                             (ts, ts, limit)).fetchall()
-            if rows:
-                c.executemany("UPDATE outbox SET lease_owner = ?, lease_until = ? WHERE id = ?",
-                              [(self.owner, fmt_ts(now + timedelta(seconds=self.settings.lease)), r[0])
-                               for r in rows])
-        return rows
+            return outbox.claim(c, self.owner, now, now + timedelta(seconds=s.lease), limit)
 
     def release(self) -> None:
+        """Give back every row this sender holds and has not recorded (one write transaction)."""
         with write(self.con) as c:
-            c.execute("UPDATE outbox SET lease_owner = NULL, lease_until = NULL"
-                      " WHERE lease_owner = ? AND status = 'pending'", (self.owner,))
+            outbox.release(c, self.owner)
 
-    def record(self, results: list[tuple], now: datetime, stats: Stats) -> None:
+    def record(self, results: Sequence[tuple[Claimed, str | None, bool]], now: datetime, stats: Stats) -> None:
         """Write what happened to each row, where this sender still holds its lease."""
-        s, ts = self.settings, fmt_ts(now)
-        sent, retry, dead = [], [], []
+        s = self.settings
+        sent: list[tuple[int, int]] = []
+        dead: list[tuple[int, int, str]] = []
+        retry: list[tuple[int, int, datetime, str]] = []
         for row, error, permanent in results:
-            row_id, attempts = row[0], row[6] + 1
+            attempts = row.attempts + 1
             if error is None:
-                sent.append((ts, attempts, row_id, self.owner))
+                sent.append((row.id, attempts))
             elif permanent or attempts >= s.max_attempts:
-                dead.append((attempts, error[:500], row_id, self.owner))
+                dead.append((row.id, attempts, error[:500]))
             else:
                 delay = min(s.retry_base * 2 ** (attempts - 1), s.retry_max) * random.uniform(0.5, 1.5)
-                retry.append((attempts, fmt_ts(now + timedelta(seconds=delay)), error[:500], row_id,
-                              self.owner))
+                retry.append((row.id, attempts, now + timedelta(seconds=delay), error[:500]))
         with write(self.con) as c:
-            c.executemany("UPDATE outbox SET status = 'sent', sent_at = ?, attempts = ?,"
-                          " lease_owner = NULL, lease_until = NULL, last_error = NULL"
-                          " WHERE id = ? AND lease_owner = ?", sent)
-            c.executemany("UPDATE outbox SET status = 'dead', attempts = ?, last_error = ?,"
-                          " lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?", dead)
-            c.executemany("UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ?,"
-                          " lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?", retry)
+            outbox.mark_sent(c, self.owner, now, sent)
+            outbox.mark_dead(c, self.owner, dead)
+            outbox.retry_later(c, self.owner, retry)
         stats.sent += len(sent)
         stats.dead += len(dead)
         stats.retried += len(retry)
         for row, error, permanent in results:
             if error is not None and error != stats.unreachable:  # that one is told once, by run()
-                log.warning("outbox %s to %s: %s (%s)", row[0], row[1], error,
-                            "dead" if permanent or row[6] + 1 >= s.max_attempts else "will retry")
+                log.warning("outbox %s to %s: %s (%s)", row.id, row.recipient, error,
+                            "dead" if permanent or row.attempts + 1 >= s.max_attempts else "will retry")
 
     async def run(self, once: bool = True, at: datetime | None = None, stop: asyncio.Event | None = None,
                   poll: float = 1.0) -> Stats:
@@ -393,7 +384,7 @@ class Sender:
             await asyncio.gather(*(c.close() for c in conns), return_exceptions=True)
         return stats
 
-    async def _send_all(self, conns: list[_Connection], rows: list[tuple]) -> tuple[list, list, str | None]:
+    async def _send_all(self, conns: list[_Connection], rows: list[Claimed]) -> tuple[list, list, str | None]:
         """Send ``rows`` over ``conns``: (row, error or None, permanent) for each, the fatal
         error if any, and why the server was unreachable if it was (then every row not sent
         gets that error, its attempt counted, without a connection tried for each)."""
@@ -411,15 +402,15 @@ class Sender:
                     row = queue.get_nowait()
                 except asyncio.QueueEmpty:
                     return
-                row_id, recipient, subject, text, html, mid, _ = row
                 try:
-                    if text is None:
+                    if row.body_text is None:
                         raise Permanent("nothing rendered for this row; it cannot be sent")
                     try:
-                        raw = build_message(self.settings, recipient, subject or "", text, html, mid)
+                        raw = build_message(self.settings, row.recipient, row.subject or "", row.body_text,
+                                            row.body_html, row.message_id)
                     except (UnicodeError, ValueError) as exc:  # this row only: it can never be sent
                         raise Permanent(f"cannot build the message: {exc}") from None
-                    await conn.send(recipient, raw)  # bounded: see _Connection.send
+                    await conn.send(row.recipient, raw)  # bounded: see _Connection.send
                     results.append((row, None, False))
                 except Permanent as exc:
                     results.append((row, str(exc), True))
@@ -467,14 +458,12 @@ def send_once(at: datetime | None = None, settings: Settings | None = None) -> d
         unreachable = None
         if stats.unreachable:
             from ikuflow.calendar import default_zone, fmt_local
-            from ikuflow.store.db import parse_ts
 
-            waiting, first = sender.con.execute("SELECT count(*), min(next_attempt_at) FROM outbox"
-                                                " WHERE status = 'pending'").fetchone()
+            waiting = outbox.waiting(sender.con)
             s = sender.settings
             unreachable = {"server": f"{s.host}:{s.port}", "error": stats.unreachable,
-                           "waiting": waiting,
-                           "next_attempt": fmt_local(parse_ts(first), default_zone().key) or None}
+                           "waiting": waiting.pending,
+                           "next_attempt": fmt_local(waiting.first_due, default_zone().key) or None}
     finally:
         sender.con.close()
     return {**stats.as_dict(), "seconds": round(time.perf_counter() - started, 3),
