@@ -1,8 +1,10 @@
-"""``ikuflow import FILE``: offices, divisions and people with their roles, in bulk.
+"""``ikuflow import FILE``: reading and checking a directory file of offices, divisions and
+people with their roles.
 
 A file is read and checked whole before anything is written: every bad row is reported with
-its line, and a file with any problem changes nothing. A good file is applied in one
-transaction and is idempotent: importing it twice changes nothing the second time.
+its line, and a file with any problem changes nothing. A good file is applied by the use case
+:func:`ikuflow.app.directory.import_file` in one transaction, through the same writer as the
+single commands, and is idempotent: importing it twice changes nothing the second time.
 
 YAML: a mapping with any of ``offices`` (code, name, tz, parent, level), ``divisions``
 (code, name) and ``people`` (email, name, and either role/office/division or a ``roles`` list of
@@ -39,12 +41,16 @@ LEVELS = ("national", "province", "regency", "kabupaten", "kota")
 
 @dataclass
 class Rows:
+    """The records of a directory file, each with its line, in the order of the file."""
+
     offices: list = field(default_factory=list)    # (line, dict)
     divisions: list = field(default_factory=list)
     people: list = field(default_factory=list)     # (line, email, name, role, office, division)
 
 
 class ImportProblems(IkuflowError):
+    """Every problem of an import file (exit 1): nothing was imported."""
+
     exit_code = 1
 
     def __init__(self, problems: list[Problem]) -> None:
@@ -243,7 +249,7 @@ def _read_yaml(path: Path) -> Rows:
 
 def check(path: Path, rows: Rows, known_offices: dict, known_divisions: set) -> list[Problem]:
     """Every problem of the file, against what the database already holds."""
-    from ikuflow.admin import CODE_RE, EMAIL_RE, NAME_MAX
+    from ikuflow.app.directory import CODE_RE, EMAIL_RE, NAME_MAX
     from ikuflow.calendar import zone
     from ikuflow.definition.load import hint
     from ikuflow.errors import UsageError
@@ -348,71 +354,7 @@ def parents_first(offices: list[dict]) -> list[dict]:
 
 
 def import_file(path: str | Path, url: str | None = None) -> dict:
-    """Check, then apply ``path`` in one transaction. Returns what was created and updated."""
-    from ikuflow.calendar import zone
-    from ikuflow.store.db import connect, write
+    """Check, then apply ``path``: :func:`ikuflow.app.directory.import_file`, the use case."""
+    from ikuflow.app.directory import import_file as use_case
 
-    path = Path(path)
-    rows = read(path)
-    con = connect(url)
-    try:
-        known_offices = dict(con.execute("SELECT code, parent FROM office").fetchall())
-        known_divisions = {r[0] for r in con.execute("SELECT code FROM division")}
-        problems = check(path, rows, known_offices, known_divisions)
-        if problems:
-            raise ImportProblems(problems)
-        counts = {"offices_created": 0, "offices_updated": 0, "divisions_created": 0,
-                  "divisions_updated": 0, "people_created": 0, "people_updated": 0, "roles_added": 0}
-        with write(con) as c:
-            for rec in parents_first([rec for _, rec in rows.offices]):
-                code = rec["code"]
-                old = c.execute("SELECT name, tz, parent, level FROM office WHERE code = ?", (code,)).fetchone()
-                if old is None:
-                    parent = rec.get("parent") or None
-                    new = (rec["name"], zone(rec.get("tz") or "Asia/Jakarta").key, parent,
-                           rec.get("level") or ("national" if parent is None else "regency"))
-                    c.execute("INSERT INTO office (code, name, tz, parent, level) VALUES (?, ?, ?, ?, ?)",
-                              (code, *new))
-                    counts["offices_created"] += 1
-                    continue
-                # only what the file gives changes (see the module docstring)
-                new = (rec["name"], zone(rec["tz"]).key if rec.get("tz") else old[1],
-                       (rec["parent"] or None) if "parent" in rec else old[2], rec.get("level") or old[3])
-                if tuple(old) != new:
-                    c.execute("UPDATE office SET name = ?, tz = ?, parent = ?, level = ? WHERE code = ?",
-                              (*new, code))
-                    counts["offices_updated"] += 1
-            for _, rec in rows.divisions:
-                old = c.execute("SELECT name FROM division WHERE code = ?", (rec["code"],)).fetchone()
-                if old is None:
-                    c.execute("INSERT INTO division (code, name) VALUES (?, ?)", (rec["code"], rec["name"]))
-                    counts["divisions_created"] += 1
-                elif old[0] != rec["name"]:
-                    c.execute("UPDATE division SET name = ? WHERE code = ?", (rec["name"], rec["code"]))
-                    counts["divisions_updated"] += 1
-            ids: dict[str, int] = {}
-            for _, email, name, role, office, division in rows.people:
-                email = email.lower()
-                if email not in ids:
-                    old = c.execute("SELECT id, name FROM person WHERE email = ?", (email,)).fetchone()
-                    if old is None:
-                        ids[email] = c.execute("INSERT INTO person (email, name) VALUES (?, ?)"
-                                               " RETURNING id", (email, name)).fetchone()[0]
-                        counts["people_created"] += 1
-                    else:
-                        ids[email] = old[0]
-                        if old[1] != name:
-                            c.execute("UPDATE person SET name = ? WHERE id = ?", (name, old[0]))
-                            counts["people_updated"] += 1
-                if c.execute("SELECT 1 FROM role_assignment WHERE person_id = ? AND role = ? AND"
-                             " office_code = ? AND division_code IS NOT DISTINCT FROM ?",
-                             (ids[email], role, office, division)).fetchone() is None:
-                    c.execute("INSERT INTO role_assignment (person_id, role, office_code, division_code)"
-                              " VALUES (?, ?, ?, ?)", (ids[email], role, office, division))
-                    counts["roles_added"] += 1
-            if any(counts.values()):
-                c.execute("INSERT INTO meta (key, value) VALUES ('directory_version', '1')"
-                          " ON CONFLICT(key) DO UPDATE SET value = CAST(CAST(meta.value AS INTEGER) + 1 AS TEXT)")
-    finally:
-        con.close()
-    return {"file": str(path), **counts, "changed": any(counts.values())}
+    return use_case(path, url)

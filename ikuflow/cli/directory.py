@@ -50,7 +50,7 @@ def import_(file: str = typer.Argument(..., metavar="FILE", help="A .yaml or .cs
     """
     from pathlib import Path
 
-    from ikuflow.directory_import import import_file
+    from ikuflow.app.directory import import_file
 
     res = import_file(Path(file))
     if as_json:
@@ -122,7 +122,7 @@ def office_add(code: str = typer.Argument(..., help="Short code, e.g. pacitan.")
     the rest stays as it is, and the command prints what changed. A new office needs --name and
     gets WIB and no parent unless you give them.
     """
-    from ikuflow.admin import add_office
+    from ikuflow.app.directory import add_office
     from ikuflow.errors import UsageError
 
     if no_parent and parent:
@@ -139,13 +139,11 @@ def office_add(code: str = typer.Argument(..., help="Short code, e.g. pacitan.")
 @office_app.command("list")
 def office_list(as_json: bool = JSON_OPT) -> None:
     """List the offices."""
-    from ikuflow.service import Service
+    from ikuflow.app.directory import list_offices
 
-    svc = Service()
-    rows = svc.con.execute("SELECT code, name, tz, parent, level FROM office ORDER BY code").fetchall()
-    svc.close()
+    rows = list_offices()
     if as_json:
-        emit_json([dict(zip(("code", "name", "tz", "parent", "level"), r)) for r in rows])
+        emit_json([r._asdict() for r in rows])
     else:
         table(f"{len(rows)} offices", ["code", "name", "time zone", "parent", "level"], rows)
 
@@ -155,7 +153,7 @@ def division_add(code: str = typer.Argument(..., help="Short code, e.g. hukum.")
                  name: str = typer.Option(..., "--name", help="Name of the division."),
                  as_json: bool = JSON_OPT) -> None:
     """Add a division, or rename it if the code exists (the command prints what changed)."""
-    from ikuflow.admin import add_division
+    from ikuflow.app.directory import add_division
 
     res = add_division(code, name)
     if as_json:
@@ -169,13 +167,11 @@ def division_add(code: str = typer.Argument(..., help="Short code, e.g. hukum.")
 @division_app.command("list")
 def division_list(as_json: bool = JSON_OPT) -> None:
     """List the divisions."""
-    from ikuflow.service import Service
+    from ikuflow.app.directory import list_divisions
 
-    svc = Service()
-    rows = svc.con.execute("SELECT code, name FROM division ORDER BY code").fetchall()
-    svc.close()
+    rows = list_divisions()
     if as_json:
-        emit_json([{"code": c, "name": n} for c, n in rows])
+        emit_json([r._asdict() for r in rows])
     else:
         table(None, ["code", "name"], rows)
 
@@ -193,7 +189,7 @@ def person_add(email: str = typer.Argument(..., help="E-mail address: the person
     For a person already in the directory it says what changed: renamed (when --name differs),
     role added, or role already held. 'ikuflow person remove-role' takes a role away.
     """
-    from ikuflow.admin import add_person, scope_of
+    from ikuflow.app.directory import add_person, scope_of
 
     res = add_person(email, name, role, office, division or None)  # --division "": no division
     if as_json:
@@ -220,7 +216,7 @@ def person_remove_role(email: str = typer.Argument(..., help="E-mail address of 
     A role the person does not hold there is exit 3. The command says when nobody holds the
     role there any more (documents waiting for it then have nobody to act).
     """
-    from ikuflow.admin import remove_role, scope_of
+    from ikuflow.app.directory import remove_role, scope_of
 
     res = remove_role(email, role, office, division or None)
     if as_json:
@@ -235,16 +231,11 @@ def person_remove_role(email: str = typer.Argument(..., help="E-mail address of 
 def person_list(office: str = typer.Option(None, "--office", help="Only this office."),
                 as_json: bool = JSON_OPT) -> None:
     """List people and their roles."""
-    from ikuflow.service import Service
+    from ikuflow.app.directory import list_people
 
-    svc = Service()
-    sql = ("SELECT p.email, p.name, ra.role, ra.office_code, ra.division_code FROM person p"
-           " LEFT JOIN role_assignment ra ON ra.person_id = p.id"
-           + (" WHERE ra.office_code = ?" if office else "") + " ORDER BY p.email, ra.role")
-    rows = svc.con.execute(sql, (office,) if office else ()).fetchall()
-    svc.close()
+    rows = list_people(office or None)
     if as_json:
-        emit_json([dict(zip(("email", "name", "role", "office", "division"), r)) for r in rows])
+        emit_json([r._asdict() for r in rows])
     else:
         table(None, ["e-mail", "name", "role", "office", "division"], rows)
 
@@ -308,7 +299,7 @@ def delegate(ctx: typer.Context,
     """Let an acting official (Plt/Plh) act for someone between two dates."""
     if ctx.invoked_subcommand is not None:
         return
-    from ikuflow.admin import delegate as do_delegate
+    from ikuflow.app.directory import delegate as do_delegate
     from ikuflow.calendar import parse_date
 
     res = do_delegate(email, to, parse_date(start, "--from date"), parse_date(until, "--until date"))
@@ -324,7 +315,7 @@ def delegate_list(person: str = typer.Option(None, "--person", metavar="EMAIL",
                                                 help="Only delegations that hold on this day."),
                   as_json: bool = JSON_OPT) -> None:
     """List delegations (acting officials): id, delegator, delegate, from, until."""
-    from ikuflow.admin import list_delegations
+    from ikuflow.app.directory import list_delegations
     from ikuflow.calendar import parse_date
 
     day = parse_date(active_on, "--active-on date") if active_on is not None else None
@@ -347,7 +338,7 @@ def delegate_revoke(delegation_id: int = typer.Argument(..., metavar="ID", min=1
 
     History rows of steps taken under it keep both names.
     """
-    from ikuflow.admin import revoke_delegation
+    from ikuflow.app.directory import revoke_delegation
     from ikuflow.calendar import parse_date
 
     res = revoke_delegation(delegation_id, parse_date(until, "--until date") if until is not None else None)
