@@ -1,7 +1,9 @@
 """The README's demo: one real document from draft to signed, as CLI commands.
 
 Each step is printed as the command a user would type and run through the same Typer app
-in this process, against a fresh SQLite database.
+in this process, against a fresh SQLite database. The CLI hands :func:`run` its way to run a
+command (``call``), so this module imports nothing of the CLI: the CLI depends on the demo,
+never the other way round.
 """
 
 from __future__ import annotations
@@ -9,7 +11,12 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import sys
 from pathlib import Path
+from typing import Callable
+
+#: runs one command line (the arguments after ``ikuflow``) in this process; returns its exit code
+Call = Callable[[list], int]
 
 SIGNING = "2026-01-28"
 COORD, SECR, CHAIR = "sri.wahyuni@pacitan.bawaslu.go.id", "budi.santoso@pacitan.bawaslu.go.id", \
@@ -71,20 +78,17 @@ DEADLINES = [
 ]
 
 
-def _run(args: list[str]) -> int:
-    import sys
-
-    from ikuflow.cli import app
-
+def _run(call: Call, args: list[str]) -> int:
     print(f"\n$ ikuflow {shlex.join(args)}", flush=True)
-    code = app(args=args, prog_name="ikuflow", standalone_mode=False) or 0
+    code = call(args) or 0
     sys.stderr.flush()
     if code:
         print(f"[exit {code}]", flush=True)
     return code
 
 
-def run(directory: str = "demo") -> None:
+def run(call: Call, directory: str = "demo") -> None:
+    """The demo in ``directory`` (recreated), each command run through ``call``."""
     folder = Path(directory)
     if folder.exists():
         shutil.rmtree(folder)
@@ -100,25 +104,25 @@ def run(directory: str = "demo") -> None:
           f"a local SMTP sink on {sink.host}:{sink.port} keeping mail in {folder / 'mail'}")
     print("\n== 1. Set up: the database, three offices and the Pacitan office's people")
     for args in SETUP:
-        if _run(args):
+        if _run(call, args):
             raise SystemExit(1)
     print(f"\n== 2. Walk {KEY} from draft to signed (signing date {SIGNING})")
     for args in WALK:
-        if _run(args):
+        if _run(call, args):
             raise SystemExit(1)
     print("\n== 3. What ikuflow refuses, and a document sent back with its reason")
     expected = [0, 5, 4, 0, 4, 0, 0]
     for args, want in zip(REFUSALS, expected):
-        got = _run(args)
+        got = _run(call, args)
         if got != want:
             raise SystemExit(f"demo: expected exit {want}, got {got}")
     print("\n== 4. Deadlines: reminders before the due time, escalations after it, what is overdue")
     for args in DEADLINES:
-        if _run(args):
+        if _run(call, args):
             raise SystemExit(1)
     print("\n== 5. E-mail: every step above wrote its e-mails into the outbox; deliver them")
     for args in (["outbox", "send"], ["outbox", "list", "--status", "dead"]):
-        if _run(args):
+        if _run(call, args):
             raise SystemExit(1)
     received = sink.messages
     sink.stop()

@@ -7,10 +7,21 @@
     |   +-- GuardFailed               exit 4  a guard of the event said no
     +-- RoleMissing                   exit 5  the actor lacks the role
     +-- Conflict                      exit 6  the document changed under you; retry
+    |   +-- Duplicate                 exit 6  the database already holds that key (unique index)
+    |   +-- BulkRefused               exit 6  all or nothing: some were refused, nothing was done
+    +-- Busy                          exit 1  the database stayed locked, or a read went stale
+    +-- StoreError                    exit 1  any other failure of the database (its first line)
     +-- DefinitionError               exit 1  an invalid workflow file, with all its problems
 
 Every message says what was wrong and what to do; the CLI prints it on one line (two for a
 definition error's list) and exits with ``exit_code``.
+
+The store (``ikuflow/store/``) raises the database's failures as these, once, where the driver
+raises them (``raise ... from`` the driver's error): a unique index refusing a row is
+``Duplicate``, a lock wait that ran out, a deadlock, a serialization failure or a stale SQLite
+snapshot is ``Busy`` (the use cases retry it or say "retry"), a value the database cannot store
+(a NUL character on PostgreSQL) is a ``UsageError``, a failure of the file or the disk says its
+cause, and anything else is a ``StoreError``. No caller above the store sees a driver's error.
 """
 
 from __future__ import annotations
@@ -51,6 +62,47 @@ class RoleMissing(IkuflowError):
 
 class Conflict(IkuflowError):
     exit_code = 6
+
+
+class Duplicate(Conflict):
+    """A row the database refused because a unique index already holds its key."""
+
+    def __init__(self, detail: str) -> None:
+        self.detail = detail
+        super().__init__(f"already stored ({detail}); look it up instead of adding it again")
+
+
+class BulkRefused(Conflict):
+    """All or nothing: some of a bulk request were refused, so nothing was done."""
+
+    def __init__(self, refused: list[dict]) -> None:
+        self.refused = refused
+        first = refused[0]
+        super().__init__(f"{len(refused)} refused (first: {first['key']} {first['event']}: "
+                         f"{first['reason']}); nothing was changed")
+
+
+class Busy(IkuflowError):
+    """The database stayed locked past the busy timeout, a deadlock or serialization failure,
+    or a SQLite read snapshot too old to write from: the same request may succeed if retried."""
+
+    exit_code = 1
+
+    def __init__(self, detail: str) -> None:
+        self.detail = detail
+        super().__init__(f"the database is busy ({detail}); retry")
+
+
+class StoreError(IkuflowError):
+    """A failure of the database the store has no better name for: its first line, and the
+    likeliest cause (a URL that is not an ikuflow database, or one not yet upgraded)."""
+
+    exit_code = 1
+
+    def __init__(self, detail: str) -> None:
+        self.detail = detail
+        super().__init__(f"database error: {detail}; is IKUFLOW_DATABASE_URL an ikuflow database "
+                         "('ikuflow init' creates or upgrades one)?")
 
 
 @dataclass(frozen=True)

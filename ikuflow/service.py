@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import zlib
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from ikuflow.calendar import fmt_local, fmt_span, now_utc, to_local
-from ikuflow.errors import Conflict, NotFound, RoleMissing, UsageError
-from ikuflow.store.db import BUSY_TIMEOUT_MS, connect, dialect, fmt_ts, is_busy, parse_ts, write
+from ikuflow.errors import (BulkRefused, Busy, Conflict, Duplicate, IkuflowError, NotFound, RoleMissing,
+                            StoreError, UsageError)
+from ikuflow.store.db import BUSY_TIMEOUT_MS, connect, dialect, fmt_ts, parse_ts, write
 
 DOC_SQL = ("SELECT d.id, d.state, d.version, d.signing_date, d.workflow_name, d.workflow_version,"
            " d.office_code, d.division_code, o.tz,"
@@ -176,14 +177,8 @@ def pick(rows, division: str, roles) -> list[dict]:
     return sorted(out.values(), key=lambda p: (order.index(p["role"]), p["email"]))
 
 
-class _Refused(Conflict):
-    """All or nothing: some of a bulk request were refused, so nothing was done."""
-
-    def __init__(self, refused: list[dict]) -> None:
-        self.refused = refused
-        first = refused[0]
-        super().__init__(f"{len(refused)} refused (first: {first['key']} {first['event']}: "
-                         f"{first['reason']}); nothing was changed")
+#: failures of the database, not refusals of one item: a bulk run stops on them
+STORE_FAILURES = (Busy, Duplicate, StoreError)
 
 
 class Directory:
@@ -205,7 +200,7 @@ class Directory:
 class Service:
     """Documents on one database. Not thread-safe: one per thread or process."""
 
-    def __init__(self, url: str | None = None, con: sqlite3.Connection | None = None) -> None:
+    def __init__(self, url: str | None = None, con: Any = None) -> None:  # con: from store.db.connect
         self.con = con or connect(url)
         self._engines: dict[tuple[str, int], object] = {}
         self._workflow_ids: dict[tuple[str, int], int] = {}
@@ -408,7 +403,7 @@ class Service:
                                            division_name, actor, self.people)
                 if mails:
                     c.executemany(OUTBOX_SQL, mails)
-        except sqlite3.IntegrityError:
+        except Duplicate:
             raise Conflict(f"document {doc[0]} already exists; see 'ikuflow status {doc[0]}'") from None
         return {"key": doc[0], "state": eng.workflow.initial, "workflow": f"{workflow} v{version}",
                 "due_at": iso_local(parse_ts(doc[9]), office_row[0])}
@@ -528,35 +523,32 @@ class Service:
         actor = who(actor)
         check_comment(comment)
         self.mail_domain()
+        seen: list = []  # the version the first attempt read, if it got that far
         try:  # optimistic: a deferred transaction that takes the write lock only to write
-            return self._advance(key, event, actor, comment, at or now_utc(), expected_version, False)
-        except sqlite3.OperationalError as exc:
-            if not is_busy(exc):
-                raise
-            seen = getattr(exc, "ikuflow_version", None)
+            return self._advance(key, event, actor, comment, at or now_utc(), expected_version, False, seen)
+        except Busy:
+            pass
         # another writer was busy or committed first: queue for the write lock, then re-read;
         # the document must still be at the version this request saw
         try:
             return self._advance(key, event, actor, comment, at or now_utc(),
-                                 expected_version if expected_version is not None else seen, True)
-        except sqlite3.OperationalError as exc:
-            if not is_busy(exc):
-                raise
+                                 expected_version if expected_version is not None else
+                                 (seen[0] if seen else None), True, [])
+        except Busy:
             raise Conflict(f"the database stayed busy for {BUSY_TIMEOUT_MS // 1000} s; retry "
                            f"'ikuflow advance {key} {event}'") from None
 
-    def _advance(self, key, event, actor, comment, now, expected_version, immediate) -> dict:
+    def _advance(self, key, event, actor, comment, now, expected_version, immediate, seen: list) -> dict:
+        """One attempt in its own transaction; ``seen`` gets the version it read (a retry after
+        ``Busy`` must find the document still at that version)."""
         c = self.con
         c.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
-        seen: list = []
         try:
             result = self._step(key, event, actor, comment, now, expected_version, seen)
             c.execute("COMMIT")
-        except BaseException as exc:
+        except BaseException:
             if c.in_transaction:
                 c.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.OperationalError) and seen:
-                exc.ikuflow_version = seen[0]  # what this attempt saw: a retry must see it too
             raise
         return result
 
@@ -564,8 +556,6 @@ class Service:
                      all_or_nothing: bool = False, progress=None) -> dict:
         """Fire many ``(key, event, comment)`` as ``actor``: each in its own transaction, or
         with ``all_or_nothing`` all in one, rolled back entirely if any is refused."""
-        from ikuflow.errors import IkuflowError
-
         now = at or now_utc()
         actor = who(actor)
         self.mail_domain()
@@ -574,6 +564,8 @@ class Service:
             for i, (key, event, comment) in enumerate(items):
                 try:
                     done.append(self.advance(key, event, actor, comment, now))
+                except STORE_FAILURES:
+                    raise
                 except IkuflowError as exc:
                     refused.append({"key": key, "event": event, "reason": str(exc), "exit_code": exc.exit_code})
                 if progress:
@@ -585,6 +577,8 @@ class Service:
                 try:
                     done.append(self._step(key, event, actor, comment, now, None, []))
                     c.execute("RELEASE item")
+                except STORE_FAILURES:
+                    raise
                 except IkuflowError as exc:
                     c.execute("ROLLBACK TO item")
                     c.execute("RELEASE item")
@@ -592,7 +586,7 @@ class Service:
                 if progress:
                     progress(i + 1, len(items))
             if refused:
-                raise _Refused(refused)
+                raise BulkRefused(refused)
         return {"advanced": done, "refused": refused}
 
     def _step(self, key, event, actor, comment, now, expected_version, seen: list) -> dict:

@@ -62,19 +62,16 @@ class _Group(TyperGroup):
                        "text; retype it or set a UTF-8 locale", err=True)
             raise typer.Exit(2) from None
         except Exception as exc:  # a database error is the operator's to fix, not a traceback
-            if type(exc).__module__.split(".")[0] not in ("sqlite3", "sqlalchemy", "psycopg", "alembic"):
+            # The store translates its drivers' errors where they arise; this is the net for one
+            # that got past it (read from a result row, or on SQLAlchemy's and Alembic's paths),
+            # which the store names too: the CLI knows no driver.
+            from ikuflow.store.db import driver_error
+
+            known = driver_error(exc)
+            if known is None:
                 raise
-            known = _file_or_disk_error(getattr(exc, "orig", None) or exc)
-            if known is not None:  # read-only, full, unreadable: the cause, not 'ikuflow init'
-                typer.echo(_message(known), err=True)
-                raise typer.Exit(known.exit_code) from None
-            # SQLAlchemy's text spans lines (the SQL, its parameters, a link), PostgreSQL's adds
-            # the statement: the driver's first line says it all
-            text = str(getattr(exc, "orig", None) or exc).strip()
-            reason = " ".join((text.splitlines() or [type(exc).__name__])[0].split())
-            typer.echo(f"error: database error: {reason}; is IKUFLOW_DATABASE_URL an ikuflow "
-                       "database ('ikuflow init' creates or upgrades one)?", err=True)
-            raise typer.Exit(1) from None
+            typer.echo(_message(known), err=True)
+            raise typer.Exit(known.exit_code) from None
 
 
 def _message(exc: IkuflowError) -> str:
@@ -86,20 +83,6 @@ def _message(exc: IkuflowError) -> str:
         head = str(exc).split("\n", 1)[0]
         return "\n".join([f"error: {one_line(head)}"] + [f"  {one_line(str(p))}" for p in problems])
     return f"error: {one_line(str(exc))}"
-
-
-def _file_or_disk_error(exc: BaseException) -> IkuflowError | None:
-    """A SQLite failure of the database file or its disk that reached the CLI untranslated (from
-    reading a result), as store/db.py words it where it translates them."""
-    if not type(exc).__module__.startswith("sqlite3"):
-        return None
-    from ikuflow.store.db import database_url, explain, is_postgres, sqlite_path
-
-    try:
-        url = database_url()
-        return None if is_postgres(url) else explain(exc, sqlite_path(url))
-    except IkuflowError:
-        return None
 
 
 def _not_text(value: str) -> bool:

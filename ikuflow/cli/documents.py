@@ -155,11 +155,11 @@ def advance(key: str = typer.Argument(None, help="Document key, e.g. pacitan-sdm
 
 
 def _bulk_advance(svc, items, actor, when, all_or_nothing) -> dict:
-    from ikuflow.service import _Refused
+    from ikuflow.errors import BulkRefused
 
     try:
         return _bulk(lambda progress: svc.advance_many(items, actor, when, all_or_nothing, progress))
-    except _Refused as exc:
+    except BulkRefused as exc:
         return {"advanced": [], "refused": exc.refused, "rolled_back": True}
 
 
@@ -346,6 +346,7 @@ def demo(directory: str = typer.Option("demo", "--dir", help="Where the demo dat
     Timur with its coordinator, secretariat and chair, and runs each step as the CLI
     command a user would type, then prints status and history.
     """
+    from ikuflow.cli import app
     from ikuflow.demo import run
 
-    run(directory)
+    run(lambda args: app(args=args, prog_name="ikuflow", standalone_mode=False) or 0, directory)

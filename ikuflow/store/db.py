@@ -6,11 +6,13 @@ PostgreSQL (``postgresql+psycopg://``, the multi-node backend) goes through ``st
 which presents the same small connection API. Importing this module does not import
 SQLAlchemy or psycopg: read paths stay on the driver they need.
 
-SQLite's failures of the file and the disk become ikuflow errors here, where they arise
-(:func:`explain`, on the raw connections and on SQLAlchemy's): a file or folder this user may
-not write, a full disk, an unreadable or damaged file, each named with what to do. A database
-this user may read but not write (or whose folder they may not write) is opened read-only, so
-the read-only commands work on it.
+SQLite's errors become ikuflow errors here, where they arise (:func:`translate_sqlite`, on
+every statement of the raw connections): a failure of the file or the disk (:func:`explain`,
+also on SQLAlchemy's connections) names its cause and what to do (a file or folder this user
+may not write, a full disk, an unreadable or damaged file); a busy database or a stale
+snapshot is ``Busy``, a unique index refusing a row is ``Duplicate``, anything else a
+``StoreError``. A database this user may read but not write (or whose folder they may not
+write) is opened read-only, so the read-only commands work on it.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from ikuflow.errors import IkuflowError, UsageError
+from ikuflow.errors import Busy, Conflict, Duplicate, IkuflowError, StoreError, UsageError
+from ikuflow.store.base import BUSY_TIMEOUT_MS, first_line, redact
+
+__all__ = ["BUSY_TIMEOUT_MS", "redact"]  # (re-exported: they live in store/base.py, shared with pg.py)
 
 DEFAULT_URL = "sqlite:///ikuflow.db"
-BUSY_TIMEOUT_MS = 10_000
 
 
 def database_url(url: str | None = None) -> str:
@@ -60,21 +64,8 @@ def sqlite_path(url: str) -> str:
     return path
 
 
-def redact(url: str) -> str:
-    """The URL with any password replaced (``user:pw@`` and ``?password=``), safe to print."""
-    import re
-
-    url = re.sub(r"(?i)([?&]password=)[^&]*", r"\1***", url)
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        cred, host = rest.rsplit("@", 1)
-        user = cred.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}"
-    return url
-
-
 def _tune(con: sqlite3.Connection, read_only: bool = False) -> None:
-    con.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    con.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_MS)}")  # (an int: see store/base.py)
     if not read_only:  # (a read-only connection cannot change the journal mode, nor needs to)
         con.execute("PRAGMA journal_mode=WAL")
     con.execute("PRAGMA synchronous=NORMAL")
@@ -114,7 +105,7 @@ def explain(exc: BaseException, path: str) -> IkuflowError | None:
         if not os.access(folder, os.R_OK | os.X_OK):
             return IkuflowError(f"cannot read {path}: permission denied (its folder {folder} is not "
                                 f"open to this user); run as {_owner(folder)} or fix its permissions")
-        return IkuflowError(f"cannot open {path}: {_first_line(exc)}; check the path in "
+        return IkuflowError(f"cannot open {path}: {first_line(exc)}; check the path in "
                             "IKUFLOW_DATABASE_URL and its permissions")
     if primary == SQLITE_IOERR:
         return IkuflowError(f"cannot read or write {path}: disk I/O error "
@@ -124,13 +115,9 @@ def explain(exc: BaseException, path: str) -> IkuflowError | None:
         return IkuflowError(f"{path} is not an ikuflow database (not a SQLite file); check "
                             "IKUFLOW_DATABASE_URL")
     if primary == SQLITE_CORRUPT:
-        return IkuflowError(f"{path} is damaged ({_first_line(exc)}); restore it from a backup "
+        return IkuflowError(f"{path} is damaged ({first_line(exc)}); restore it from a backup "
                             "(docs/operator.md, Backups)")
     return None
-
-
-def _first_line(exc: BaseException) -> str:
-    return " ".join((str(exc).strip().splitlines() or [type(exc).__name__])[0].split())
 
 
 def _folder(file: Path) -> Path:
@@ -167,29 +154,44 @@ def _why_read_only(file: Path, folder: Path, exc: BaseException) -> tuple[str, s
         side = file.with_name(file.name + suffix)
         if side.exists() and not os.access(side, os.W_OK):
             return f"{side.name} is read-only for this user", _owner(side)
-    return f"SQLite: {_first_line(exc)}", _owner(file)
+    return f"SQLite: {first_line(exc)}", _owner(file)
+
+
+#: SQLite's extended result codes of a unique index (or primary key) refusing a row
+SQLITE_CONSTRAINT_PRIMARYKEY, SQLITE_CONSTRAINT_UNIQUE = 1555, 2067
+
+
+def translate_sqlite(exc: sqlite3.Error, path: str) -> IkuflowError:
+    """The ikuflow error for a sqlite3 error on the database file ``path``: its file or disk
+    (:func:`explain`), ``Busy``, ``Duplicate``, else a ``StoreError`` with SQLite's words."""
+    err = explain(exc, path)
+    if err is not None:
+        return err
+    if isinstance(exc, sqlite3.OperationalError) and is_busy(exc):
+        return Busy(first_line(exc))
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code in (SQLITE_CONSTRAINT_UNIQUE, SQLITE_CONSTRAINT_PRIMARYKEY):
+        return Duplicate(first_line(exc))
+    return StoreError(first_line(exc))
 
 
 def _translating(method):
-    """``method`` of sqlite3.Connection, raising the failures of the file and the disk as
-    ikuflow errors (see :func:`explain`), the driver's error kept as their cause."""
+    """``method`` of sqlite3.Connection, raising every sqlite3 error as the ikuflow error
+    :func:`translate_sqlite` names, the driver's error kept as its cause."""
     def call(self, *args):
         try:
             return method(self, *args)
-        except sqlite3.DatabaseError as exc:
-            err = explain(exc, self.path)
-            if err is None:
-                raise
-            raise err from exc
+        except sqlite3.Error as exc:
+            raise translate_sqlite(exc, self.path) from exc
 
     call.__name__, call.__doc__ = method.__name__, method.__doc__
     return call
 
 
 class SQLiteConnection(sqlite3.Connection):
-    """sqlite3's connection, raising the failures of the file and the disk (read-only, full,
-    unreadable, damaged) as one-line ikuflow errors where they arise (see :func:`explain`);
-    every other error, a busy database included, stays the driver's for the caller."""
+    """sqlite3's connection, raising its errors as ikuflow's where they arise: the failures of
+    the file and the disk (read-only, full, unreadable, damaged) with their cause, a busy
+    database as ``Busy``, a duplicate key as ``Duplicate`` (see :func:`translate_sqlite`)."""
 
     path = ""
     execute = _translating(sqlite3.Connection.execute)
@@ -201,7 +203,7 @@ def _sqlite(target: str, path: str, uri: bool = False) -> SQLiteConnection:
         con = sqlite3.connect(target, uri=uri, isolation_level=None, check_same_thread=False,
                               factory=SQLiteConnection)
     except sqlite3.Error as exc:
-        raise (explain(exc, path) or IkuflowError(f"cannot open {path}: {_first_line(exc)}")) from exc
+        raise (explain(exc, path) or IkuflowError(f"cannot open {path}: {first_line(exc)}")) from exc
     con.path = path
     return con
 
@@ -233,6 +235,9 @@ def _open_read_only(path: str) -> SQLiteConnection:
         _tune(con, read_only=True)
         con.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
         return con
+    except (Busy, StoreError):  # not about this user's rights: the caller's to see
+        con.close()
+        raise
     except IkuflowError:
         con.close()
     wal = Path(path + "-wal")
@@ -283,7 +288,7 @@ def _exists(path: str) -> bool:
     return True
 
 
-def is_busy(exc: sqlite3.OperationalError) -> bool:
+def is_busy(exc: sqlite3.Error) -> bool:
     """SQLITE_BUSY or SQLITE_LOCKED, including a read snapshot too old to write from."""
     code = getattr(exc, "sqlite_errorcode", None)
     if code is not None:
@@ -296,12 +301,8 @@ def write(con: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """One write transaction: BEGIN IMMEDIATE ... COMMIT, ROLLBACK on any error."""
     try:
         con.execute("BEGIN IMMEDIATE")
-    except sqlite3.OperationalError as exc:
-        if is_busy(exc):
-            from ikuflow.errors import Conflict
-
-            raise Conflict(f"the database stayed busy for {BUSY_TIMEOUT_MS // 1000} s; retry") from None
-        raise
+    except Busy:
+        raise Conflict(f"the database stayed busy for {BUSY_TIMEOUT_MS // 1000} s; retry") from None
     try:
         yield con
     except BaseException:
@@ -338,6 +339,28 @@ def sa_engine(url: str | None = None):
             raise err from ctx.original_exception
 
     return engine
+
+
+#: the packages whose errors are the database's: the drivers, and SQLAlchemy and Alembic over them
+DRIVERS = ("sqlite3", "sqlalchemy", "psycopg", "alembic")
+
+
+def driver_error(exc: BaseException) -> IkuflowError | None:
+    """A database error that got past the store untranslated (read from a result row, or from
+    SQLAlchemy's and Alembic's paths) as the ikuflow error it stands for, or None if ``exc`` is
+    not a database's: the last net of the adapters, which never name a driver themselves."""
+    if type(exc).__module__.split(".")[0] not in DRIVERS:
+        return None
+    orig = getattr(exc, "orig", None) or exc  # SQLAlchemy's wraps the driver's
+    if type(orig).__module__.startswith("sqlite3"):
+        try:
+            url = database_url()
+            known = None if is_postgres(url) else explain(orig, sqlite_path(url))
+        except IkuflowError:
+            known = None
+        if known is not None:  # read-only, full, unreadable: the cause, not 'ikuflow init'
+            return known
+    return StoreError(first_line(orig))
 
 
 def fmt_ts(dt) -> str | None:

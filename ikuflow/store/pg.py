@@ -7,17 +7,21 @@ them). Dates come back as ``YYYY-MM-DD`` text, as on SQLite; timestamps come bac
 ``datetime`` objects (psycopg's C loader: a Python loader costs a microsecond per cell, 15 ms
 on an overdue list), which every reader takes through ``store.db.parse_ts``. Code above this
 module never asks which database it is on, except to add ``FOR UPDATE SKIP LOCKED`` to claims.
+
+psycopg's errors become ikuflow's here, on every statement (:func:`_driver_errors`), as
+``store/db.py`` does for SQLite: a unique violation is ``Duplicate``, a lock wait that ran out,
+a deadlock or a serialization failure is ``Busy``, a value PostgreSQL cannot store a
+``UsageError``, anything else a ``StoreError``.
 """
 
 from __future__ import annotations
 
 import re
-import sqlite3
 from contextlib import contextmanager
 from functools import lru_cache
 
-from ikuflow.errors import IkuflowError
-from ikuflow.store.db import BUSY_TIMEOUT_MS
+from ikuflow.errors import Busy, Duplicate, IkuflowError, StoreError, UsageError
+from ikuflow.store.base import BUSY_TIMEOUT_MS, first_line, redact
 
 _INSERT_OR_IGNORE = re.compile(r"^\s*INSERT\s+OR\s+IGNORE\s+INTO\b", re.I)
 
@@ -33,37 +37,27 @@ def translate(sql: str) -> str:
     return out
 
 
-class IntegrityError(sqlite3.IntegrityError):
-    """A PostgreSQL constraint violation, raised as the sqlite3 one the callers already catch."""
-
-
-class Busy(sqlite3.OperationalError):
-    """A lock wait that ran out, a deadlock or a serialization failure: the caller's
-    'database is busy' path (``store.db.is_busy``) handles it as on SQLite."""
-
-
 @contextmanager
 def _driver_errors():
-    """psycopg's errors as the callers know them: constraint violations and lock waits as the
-    sqlite3 ones (``IntegrityError``, ``Busy``), a value that cannot be stored as a usage error."""
+    """psycopg's errors as ikuflow's (see the module docstring), the driver's kept as cause."""
     import psycopg
 
     try:
         yield
-    except psycopg.IntegrityError as exc:
-        raise IntegrityError(str(exc).splitlines()[0]) from exc
+    except psycopg.errors.UniqueViolation as exc:
+        raise Duplicate(first_line(exc)) from exc
     except (psycopg.errors.LockNotAvailable, psycopg.errors.DeadlockDetected,
             psycopg.errors.SerializationFailure) as exc:
         raise Busy(f"database is locked ({type(exc).__name__})") from exc
     except psycopg.DataError as exc:
-        raise _refused(exc) from None
+        raise _refused(exc) from exc
+    except psycopg.Error as exc:
+        raise StoreError(first_line(exc)) from exc
 
 
-def _refused(exc) -> IkuflowError:
+def _refused(exc) -> UsageError:
     """A value PostgreSQL cannot store (a NUL character in text, a number out of range): the
     caller's input, refused in one line (exit 2); the transaction is rolled back by its caller."""
-    from ikuflow.errors import UsageError
-
     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     if "0x00" in first:
         return UsageError("the text contains a NUL character (\\x00), which cannot be stored; remove it")
@@ -89,14 +83,11 @@ class Connection:
             self.raw = psycopg.connect(conninfo(url), autocommit=True, connect_timeout=10,
                                        options=f"-c timezone=UTC -c datestyle=ISO -c lock_timeout={BUSY_TIMEOUT_MS}")
         except psycopg.OperationalError as exc:
-            from ikuflow.store.db import redact
-
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise IkuflowError(f"cannot connect to {redact(url)}: {first}") from None
         _text_times(self.raw)
-        if not create and self.raw.execute("SELECT to_regclass('document')").fetchone()[0] is None:
-            from ikuflow.store.db import redact
-
+        found = self.raw.execute("SELECT to_regclass('document')").fetchone()
+        if not create and (found is None or found[0] is None):
             self.raw.close()
             raise IkuflowError(f"no ikuflow tables in {redact(url)}; run 'ikuflow init' first "
                                "(or set IKUFLOW_DATABASE_URL)")
