@@ -497,7 +497,7 @@ def pgbench(pg, *opts: str) -> str:
 
 def part_tx(pg) -> list[str]:
     from ikuflow import admin
-    from ikuflow.directory_import import import_file
+    from ikuflow.app.directory import import_file
     from ikuflow.service import Service
     from ikuflow.store.db import connect
 

@@ -35,7 +35,7 @@ AT = datetime(2026, 1, 5, 2, 0)
 
 def fresh_db(folder: Path, name: str) -> str:
     from ikuflow import admin
-    from ikuflow.directory_import import import_file
+    from ikuflow.app.directory import import_file
 
     url = f"sqlite:///{folder / name}"
     os.environ["IKUFLOW_DATABASE_URL"] = url

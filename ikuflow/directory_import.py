@@ -22,12 +22,19 @@ office gets Asia/Jakarta and, without a parent, level national (else regency).
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ikuflow.definition.model import ROLES
 from ikuflow.errors import IkuflowError, Problem
 
+#: The values a directory may hold, for a file and for the single commands alike
+CODE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+NAME_MAX = 200  # characters in the name of an office, a division or a person
+# ASCII addresses only: SMTP without SMTPUTF8 cannot carry others, and one bad row must not block mail
+EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+                      r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
 OFFICE_KEYS = ("code", "name", "tz", "parent", "level")
 DIVISION_KEYS = ("code", "name")
 PERSON_KEYS = ("email", "name", "role", "office", "division", "roles")
@@ -249,7 +256,6 @@ def _read_yaml(path: Path) -> Rows:
 
 def check(path: Path, rows: Rows, known_offices: dict, known_divisions: set) -> list[Problem]:
     """Every problem of the file, against what the database already holds."""
-    from ikuflow.app.directory import CODE_RE, EMAIL_RE, NAME_MAX
     from ikuflow.calendar import zone
     from ikuflow.definition.load import hint
     from ikuflow.errors import UsageError
@@ -351,10 +357,3 @@ def parents_first(offices: list[dict]) -> list[dict]:
     for rec in offices:
         place(rec)
     return out
-
-
-def import_file(path: str | Path, url: str | None = None) -> dict:
-    """Check, then apply ``path``: :func:`ikuflow.app.directory.import_file`, the use case."""
-    from ikuflow.app.directory import import_file as use_case
-
-    return use_case(path, url)

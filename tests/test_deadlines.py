@@ -217,7 +217,7 @@ def _many_documents(svc, n: int) -> int:
     same people in the same roles (a signing date fits its IKU year, so the year cannot vary)."""
     import yaml
 
-    from ikuflow.directory_import import import_file
+    from ikuflow.app.directory import import_file
 
     who = ((COORD, "Sri Wahyuni", "coordinator", "sdmo"), (COORD_HUKUM, "Dewi Lestari", "coordinator", "hukum"),
            (SECR, "Budi Santoso", "secretariat", None), (CHAIR, "Ahmad Fauzi", "chair", None))

@@ -69,3 +69,66 @@ def test_readme_documents_every_command_and_exit_code():
     ci = (ROOT / ".ci" / "run").read_text()
     test_cmd = re.search(r"^python3 -m venv .*pytest.*$", ci, re.M).group(0)
     assert test_cmd in readme
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def package_modules() -> dict[str, Path]:
+    """Every module of the package but the Alembic revisions (scripts Alembic loads by path)."""
+    return {module_name(p): p for p in PKG.rglob("*.py") if "versions" not in p.parts}
+
+
+def test_no_database_driver_is_imported_outside_the_store():
+    """sqlite3 and psycopg are the store's business: above it, errors and rows are ikuflow's."""
+    for name, path in package_modules().items():
+        if name.startswith("ikuflow.store"):
+            continue
+        drivers = {m for m in imports(path) if m.split(".")[0] in ("sqlite3", "psycopg", "psycopg_pool")}
+        assert not drivers, f"{path.relative_to(ROOT)} imports {drivers}"
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the package's modules it imports, at the top or inside a function alike."""
+    mods = package_modules()
+    graph: dict[str, set[str]] = {}
+    for name, path in mods.items():
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                for alias in node.names:  # 'from ikuflow.cli import common' names a module
+                    full = f"{node.module}.{alias.name}"
+                    deps.add(full if full in mods else node.module)
+            elif isinstance(node, ast.Import):
+                deps |= {a.name for a in node.names}
+        graph[name] = {d for d in deps if d in mods and d != name}
+    return graph
+
+
+def cycle_from(graph: dict[str, set[str]], start: str) -> list[str] | None:
+    """A path of imports from ``start`` back to itself, or None."""
+    stack, seen = [(start, [start])], set()
+    while stack:
+        node, path = stack.pop()
+        for dep in sorted(graph[node]):
+            if dep == start:
+                return path + [start]
+            if dep not in seen:
+                seen.add(dep)
+                stack.append((dep, path + [dep]))
+    return None
+
+
+def test_no_import_cycles():
+    """A module never imports, even lazily, a module that imports it back (cli <-> demo and
+    store/db <-> store/pg were such pairs)."""
+    graph = import_graph()
+    cycles = [c for c in (cycle_from(graph, m) for m in sorted(graph)) if c]
+    assert not cycles, "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert cycle_from(graph, "a") == ["a", "b", "c", "a"] and cycle_from(graph, "d") is None

@@ -69,7 +69,7 @@ def build_directory(path: Path, offices: list[tuple[str, str]]) -> dict[str, dic
     coordinator leading all five divisions (few people, so few e-mails: reminders to one
     person in one pass become one digest), the secretariat and the chair.
     Returns office -> role -> e-mail."""
-    from ikuflow.directory_import import import_file
+    from ikuflow.app.directory import import_file
 
     rows = {"offices": [{"code": "ri", "name": "Bawaslu Republik Indonesia", "tz": "Asia/Jakarta",
                          "level": "national"}],

@@ -11,20 +11,15 @@ case validates all of its input before it writes and is one transaction; all SQL
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from pathlib import Path
 
 from ikuflow.calendar import now_utc, zone
 from ikuflow.definition.model import ROLES
+from ikuflow.directory_import import CODE_RE, EMAIL_RE, NAME_MAX
 from ikuflow.errors import Conflict, NotFound, UsageError
 from ikuflow.store import directory as repo
 
-CODE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-NAME_MAX = 200  # characters in the name of an office, a division or a person
-# ASCII addresses only: SMTP without SMTPUTF8 cannot carry others, and one bad row must not block mail
-EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-                      r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
 DEFAULT_TZ = "Asia/Jakarta"
 
 

@@ -338,7 +338,8 @@ def report(office: str = typer.Option(None, "--office", help="This office and th
         say(f"wrote {html}")
 
 
-def demo(directory: str = typer.Option("demo", "--dir", help="Where the demo database goes (recreated)."),
+def demo(ctx: typer.Context,
+         directory: str = typer.Option("demo", "--dir", help="Where the demo database goes (recreated)."),
          ) -> None:
     """Walk a real document from draft to signed on a fresh SQLite database.
 
@@ -346,7 +347,7 @@ def demo(directory: str = typer.Option("demo", "--dir", help="Where the demo dat
     Timur with its coordinator, secretariat and chair, and runs each step as the CLI
     command a user would type, then prints status and history.
     """
-    from ikuflow.cli import app
     from ikuflow.demo import run
 
-    run(lambda args: app(args=args, prog_name="ikuflow", standalone_mode=False) or 0, directory)
+    root = ctx.find_root().command  # the whole CLI, as a user types it
+    run(lambda args: root.main(args=args, prog_name="ikuflow", standalone_mode=False) or 0, directory)
