@@ -47,7 +47,8 @@ def build(svc, office: str | None = None, year: int | None = None, workflow: str
     wf = svc.engine(workflow, version).workflow
     states = list(wf.states)
     final = [s for s in states if s in wf.final]
-    where, args = "workflow_name = ?", [fmt_ts(now), workflow]
+    where = "workflow_name = ?"
+    args: list[str | int] = [fmt_ts(now), workflow]
     if year is not None:
         where += " AND year = ?"
         args.append(year)
@@ -68,7 +69,7 @@ def build(svc, office: str | None = None, year: int | None = None, workflow: str
         kids.sort(key=lambda c: (d.offices[c][3] != "province", d.offices[c][2]))
     divisions = sorted(d.divisions)
 
-    rows = []
+    rows: list[dict | None] = []
 
     def walk(code: str, depth: int) -> dict:
         total = {dv: Cell() for dv in divisions}
@@ -93,9 +94,9 @@ def build(svc, office: str | None = None, year: int | None = None, workflow: str
     roots = [office] if office else sorted(children.get(None, []))
     for root in roots:
         walk(root, 0)
-    rows = [r for r in rows if r["total"].total]  # offices with documents (or below them)
+    shown = [r for r in rows if r is not None and r["total"].total]  # offices with documents (or below them)
     return {"workflow": f"{workflow} v{version}", "states": states, "final": final,
-            "divisions": divisions, "division_names": d.divisions, "rows": rows, "now": now,
+            "divisions": divisions, "division_names": d.divisions, "rows": shown, "now": now,
             "year": year, "signing_dates": sorted(x for x in signing_dates if x),
             "steps": [(s, wf.states[s].title or s, wf.states[s].due) for s in states if wf.states[s].due],
             "engine": svc.engine(workflow, version)}

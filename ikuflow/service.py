@@ -7,6 +7,7 @@ handful of statements, and going through the ORM would cost ten times the transa
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import zlib
@@ -725,7 +726,7 @@ class Service:
                         "overdue": bool(due is not None and now > due), "version": version})
         return out
 
-    def history(self, key: str, until: datetime | None = None) -> list[dict]:
+    def history(self, key: str, until: datetime | None = None) -> builtins.list[dict]:
         """The document's history, oldest first (up to ``until`` if given)."""
         row = self.con.execute("SELECT d.id, o.tz FROM document d JOIN office o"
                                " ON o.code = d.office_code WHERE d.key = ?", (key,)).fetchone()
@@ -743,7 +744,7 @@ class Service:
 
     # --- deadlines: what is overdue, and the scheduler's pass ---------------------------------
     def overdue(self, office: str | None = None, at: datetime | None = None,
-                limit: int | None = None) -> list[dict]:
+                limit: int | None = None) -> builtins.list[dict]:
         """Documents past their current step's due time, most overdue first, with who must act.
 
         ``office`` includes the offices below it (a province sees its regencies).

@@ -132,3 +132,12 @@ def test_no_import_cycles():
 def test_the_cycle_finder_finds_a_cycle():
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert cycle_from(graph, "a") == ["a", "b", "c", "a"] and cycle_from(graph, "d") is None
+
+
+def test_mypy_is_clean():
+    """mypy, configured in pyproject.toml's [tool.mypy], finds no type error in the package."""
+    from mypy import api
+
+    stdout, stderr, status = api.run(["--config-file", str(ROOT / "pyproject.toml"),
+                                      "--cache-dir", str(ROOT / ".mypy_cache"), str(PKG)])
+    assert status == 0, f"mypy found problems (exit {status}):\n{stdout}{stderr}"

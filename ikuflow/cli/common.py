@@ -21,7 +21,7 @@ AT_HELP = ("The clock, as ISO 8601 (2026-01-27T10:00+07:00, or 2026-01-27); with
 AS_HELP = "Who is acting (e-mail of a person in the directory). Default: $IKUFLOW_USER."
 #: Bounds of number options: what SQLite can hold (ids, versions, limits), a calendar year.
 INT_MAX = 2**63 - 1
-YEARS = {"min": 1, "max": 9999}
+YEAR_MIN, YEAR_MAX = 1, 9999
 
 
 def at_option():

@@ -6,8 +6,8 @@ from typing import List
 
 import typer
 
-from ikuflow.cli.common import (INT_MAX, JSON_OPT, YEARS, actor_of, as_option, at_option, clock, emit_json,
-                                say, table)
+from ikuflow.cli.common import (INT_MAX, JSON_OPT, YEAR_MAX, YEAR_MIN, actor_of, as_option, at_option, clock,
+                                emit_json, say, table)
 
 
 EXAMPLES = {
@@ -113,7 +113,7 @@ def advance(key: str = typer.Argument(None, help="Document key, e.g. pacitan-sdm
             state: str = typer.Option(None, "--state", help="Filter for --event."),
             office: str = typer.Option(None, "--office", help="Filter for --event (the office only)."),
             division: str = typer.Option(None, "--division", help="Filter for --event."),
-            year: int = typer.Option(None, "--year", **YEARS, help="Filter for --event."),
+            year: int = typer.Option(None, "--year", min=YEAR_MIN, max=YEAR_MAX, help="Filter for --event."),
             all_or_nothing: bool = typer.Option(False, "--all-or-nothing",
                                                 help="Many at once: change nothing if any is refused."),
             actor: str = as_option(), at: str = at_option(), as_json: bool = JSON_OPT) -> None:
@@ -231,7 +231,7 @@ def status(key: str = typer.Argument(..., help="Document key, e.g. pacitan-sdmo-
 def list_(state: str = typer.Option(None, "--state", help="Only documents in this state."),
           office: str = typer.Option(None, "--office", help="Only this office."),
           division: str = typer.Option(None, "--division", help="Only this division."),
-          year: int = typer.Option(None, "--year", **YEARS, help="Only this year."),
+          year: int = typer.Option(None, "--year", min=YEAR_MIN, max=YEAR_MAX, help="Only this year."),
           overdue: bool = typer.Option(False, "--overdue", help="Only overdue documents."),
           at: str = at_option(), as_json: bool = JSON_OPT) -> None:
     """List documents, filtered."""
@@ -303,7 +303,7 @@ def serve(interval: float = typer.Option(60.0, "--interval", min=0.1, max=86400,
 
 
 def report(office: str = typer.Option(None, "--office", help="This office and the offices below it."),
-           year: int = typer.Option(None, "--year", **YEARS, help="Only documents of this year."),
+           year: int = typer.Option(None, "--year", min=YEAR_MIN, max=YEAR_MAX, help="Only documents of this year."),
            workflow: str = typer.Option("iku", "--workflow", help="Workflow name."),
            html: str = typer.Option(None, "--html", metavar="FILE",
                                     help="Also write a self-contained HTML page with a timeline."),

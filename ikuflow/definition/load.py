@@ -353,10 +353,10 @@ def _build(r: _Reader, raw: dict, text: str) -> Workflow | None:
 
     if isinstance(initial, str) and initial in states and graph_whole:
         reached = _reachable(initial, events)
-        for s in state_names:
-            if s not in reached:
-                r.add(f"states.{s}", f"state '{s}' is unreachable from '{initial}'; add an event "
-                      f"whose 'to' is '{s}', or remove the state")
+        for sn in state_names:
+            if sn not in reached:
+                r.add(f"states.{sn}", f"state '{sn}' is unreachable from '{initial}'; add an event "
+                      f"whose 'to' is '{sn}', or remove the state")
 
     on_create = raw.get("on_create") or {}
     create_notify: list[str] = []
@@ -371,7 +371,7 @@ def _build(r: _Reader, raw: dict, text: str) -> Workflow | None:
         if not isinstance(create_template, str) or not re.match(r"^[a-z0-9_]+$", create_template):
             r.add("on_create.template", f"'{create_template}' is not a template name")
     title = r.text(raw.get("title"), "title", name)
-    if r.problems:
+    if r.problems or not isinstance(initial, str):  # a missing or unknown initial is a problem above
         return None
     return Workflow(name=name, title=title, initial=initial,
                     final=frozenset(final), states=states, events=events,

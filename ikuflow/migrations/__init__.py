@@ -21,7 +21,7 @@ def config(url: str):
     return cfg
 
 
-def head() -> str:
+def head() -> str | None:
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(config("")).get_current_head()
@@ -41,7 +41,7 @@ def current(url: str) -> str | None:
         engine.dispose()
 
 
-def upgrade(url: str, revision: str = "head") -> tuple[str | None, str]:
+def upgrade(url: str, revision: str = "head") -> tuple[str | None, str | None]:
     """Bring the database at ``url`` to ``revision``; returns (revision before, after)."""
     from alembic import command
     from sqlalchemy import inspect

@@ -63,7 +63,8 @@ class Renderer:
 
         self.directory = Path(directory or notifications_dir())
         self.langs = langs or languages()
-        self.env = Environment(loader=FileSystemLoader(str(self.directory)), undefined=StrictUndefined,
+        self.loader = FileSystemLoader(str(self.directory))
+        self.env = Environment(loader=self.loader, undefined=StrictUndefined,
                                autoescape=select_autoescape(enabled_extensions=("html",),
                                                             default_for_string=False),
                                auto_reload=False)
@@ -106,7 +107,7 @@ class Renderer:
                     seen.add(rel)
                     file = str(self.directory / rel)
                     try:
-                        source = self.env.loader.get_source(self.env, rel)[0]
+                        source = self.loader.get_source(self.env, rel)[0]
                         unknown = meta.find_undeclared_variables(self.env.parse(source)) - CONTEXT_VARIABLES
                         for var in sorted(unknown):
                             problems.append(Problem(file, where, f"unknown variable '{var}'; "

@@ -6,6 +6,10 @@ from __future__ import annotations
 import threading
 from email import message_from_bytes, policy
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from aiosmtpd.controller import Controller
 
 
 class _Keep:
@@ -33,7 +37,7 @@ class Sink:
             self.folder.mkdir(parents=True, exist_ok=True)
         self.handler = _Keep(self.folder)
         self.host, self.port = host, port
-        self.controller = None
+        self.controller: Controller | None = None
 
     def start(self) -> "Sink":
         import socket

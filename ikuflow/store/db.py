@@ -20,8 +20,9 @@ from __future__ import annotations
 import os
 import sqlite3
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, overload
 
 from ikuflow.errors import Busy, Conflict, Duplicate, IkuflowError, StoreError, UsageError
 from ikuflow.store.base import BUSY_TIMEOUT_MS, first_line, redact
@@ -363,7 +364,13 @@ def driver_error(exc: BaseException) -> IkuflowError | None:
     return StoreError(first_line(orig))
 
 
-def fmt_ts(dt) -> str | None:
+@overload
+def fmt_ts(dt: datetime) -> str: ...
+@overload
+def fmt_ts(dt: None) -> None: ...
+@overload
+def fmt_ts(dt: datetime | None) -> str | None: ...
+def fmt_ts(dt: datetime | None) -> str | None:
     """A naive UTC datetime in the text form SQLAlchemy uses on SQLite."""
     return None if dt is None else dt.isoformat(sep=" ", timespec="microseconds")
 
