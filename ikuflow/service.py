@@ -522,7 +522,6 @@ class Service:
         Raises NotFound (3), NotAllowed/GuardFailed (4), RoleMissing (5), Conflict (6).
         """
         actor = who(actor)
-        check_comment(comment)
         self.mail_domain()
         seen: list = []  # the version the first attempt read, if it got that far
         try:  # optimistic: a deferred transaction that takes the write lock only to write

@@ -304,6 +304,17 @@ def test_delegate_list_filters_and_delegations_that_do_not_clash_are_accepted(cl
     assert r.exit_code == 2 and "--active-on" in one_error_line(r)
 
 
+def delegate_refused(cli, args, code: int, words: str, state) -> None:
+    """With delegation 1 (NOBODY for CHAIR, 20-25 January) in place, ``delegate ARGS`` is refused
+    with ``code`` and ``words`` on one line, and ``state()`` is what it was."""
+    assert cli("delegate", CHAIR, "--to", NOBODY, "--from", "2026-01-20", "--until", "2026-01-25").exit_code == 0
+    before = state()
+    r = cli("delegate", *args)
+    assert r.exit_code == code, r.stderr
+    assert words in one_error_line(r)
+    assert state() == before
+
+
 @pytest.mark.parametrize("args, code, words", [
     ([CHAIR, "--to", NOBODY, "--from", "2026-01-20", "--until", "2026-01-25"], 6,
      f"delegation 1 already lets {NOBODY} act for {CHAIR} from 2026-01-20 until 2026-01-25; nothing was added"),
@@ -316,12 +327,7 @@ def test_delegate_list_filters_and_delegations_that_do_not_clash_are_accepted(cl
      "each other"),
 ])
 def test_a_clashing_delegation_is_refused_with_one_line(cli, directory, args, code, words):
-    assert cli("delegate", CHAIR, "--to", NOBODY, "--from", "2026-01-20", "--until", "2026-01-25").exit_code == 0
-    before = (count("delegation"), directory_version())
-    r = cli("delegate", *args)
-    assert r.exit_code == code, r.stderr
-    assert words in one_error_line(r)
-    assert (count("delegation"), directory_version()) == before
+    delegate_refused(cli, args, code, words, lambda: (count("delegation"), directory_version()))
 
 
 @pytest.mark.parametrize("args, code, words", [
@@ -331,12 +337,8 @@ def test_a_clashing_delegation_is_refused_with_one_line(cli, directory, args, co
     (["revoke", "7"], 3, "unknown delegation '7'"),
 ])
 def test_a_bad_revoke_is_refused_and_changes_nothing(cli, directory, args, code, words):
-    assert cli("delegate", CHAIR, "--to", NOBODY, "--from", "2026-01-20", "--until", "2026-01-25").exit_code == 0
-    before = (scalar("SELECT ends FROM delegation WHERE id = 1"), directory_version())
-    r = cli("delegate", *args)
-    assert r.exit_code == code, r.stderr
-    assert words in one_error_line(r)
-    assert (scalar("SELECT ends FROM delegation WHERE id = 1"), directory_version()) == before
+    delegate_refused(cli, args, code, words,
+                     lambda: (scalar("SELECT ends FROM delegation WHERE id = 1"), directory_version()))
 
 
 def test_a_revoked_delegation_ends_the_rights_and_history_keeps_both_names(cli, doc):

@@ -19,6 +19,7 @@ from ikuflow.definition.model import ROLES
 from ikuflow.directory_import import CODE_RE, EMAIL_RE, NAME_MAX
 from ikuflow.errors import Conflict, NotFound, UsageError
 from ikuflow.store import directory as repo
+from ikuflow.store.db import reading, transaction
 
 DEFAULT_TZ = "Asia/Jakarta"
 
@@ -138,7 +139,7 @@ def add_office(code: str, name: str | None = None, tz: str | None = None, parent
         name = check_name(name, "office", "an office needs a name: --name \"Bawaslu Kabupaten Pacitan\"")
     tz = zone(tz).key if tz is not None else None
     parent = parent.strip() if parent is not None else None  # "" = no parent
-    with repo.transaction(url) as con:
+    with transaction(url) as con:
         if repo.office(con, code) is None and name is None:
             raise UsageError(f"office '{code}' is new: give its name with --name")
         if parent:
@@ -165,7 +166,7 @@ def add_division(code: str, name: str, url: str | None = None) -> dict:
     """Add a division, or rename an existing one. Returns it, ``created`` and ``changes``."""
     check_code(code, "division")
     name = check_name(name, "division", "a division needs a name: --name \"Hukum\"")
-    with repo.transaction(url) as con:
+    with transaction(url) as con:
         created, changes = _put_division(con, code, name)
         if created or changes:
             repo.bump_version(con)
@@ -178,7 +179,7 @@ def add_missing_divisions(divisions: dict[str, str], url: str | None = None) -> 
 
     The directory version stays: no one holds a role in a division that was not there, so no
     cached person changes (and ``init`` never moved it)."""
-    with repo.transaction(url) as con:
+    with transaction(url) as con:
         added = [code for code in divisions if repo.division(con, code) is None]
         for code in added:
             _put_division(con, code, divisions[code])
@@ -194,7 +195,7 @@ def add_person(email: str, name: str | None, role: str, office: str, division: s
     _check_role(role, division)
     if name is not None:
         name = check_name(name, "person's", f"the name of {email} is blank; give it with --name")
-    with repo.transaction(url) as con:
+    with transaction(url) as con:
         if repo.office(con, office) is None:
             raise NotFound("office", office, "add it with 'ikuflow office add' first")
         if division and repo.division(con, division) is None:
@@ -217,7 +218,7 @@ def remove_role(email: str, role: str, office: str, division: str | None = None,
     email = check_email(email)
     _check_role(role, division)
     scope = scope_of(office, division)
-    with repo.transaction(url) as con:
+    with transaction(url) as con:
         person = repo.person(con, email)
         if person is None:
             raise NotFound("person", email, "see 'ikuflow person list'")
@@ -236,20 +237,20 @@ def remove_role(email: str, role: str, office: str, division: str | None = None,
 
 def list_offices(url: str | None = None) -> list[repo.Office]:
     """Every office, by code."""
-    with repo.reading(url) as con:
+    with reading(url) as con:
         return repo.offices(con)
 
 
 def list_divisions(url: str | None = None) -> list[repo.Division]:
     """Every division, by code."""
-    with repo.reading(url) as con:
+    with reading(url) as con:
         return repo.divisions(con)
 
 
 def list_people(office: str | None = None, url: str | None = None) -> list[repo.PersonRole]:
     """Every person with each of their roles, by e-mail and role; only roles at ``office``
     when given."""
-    with repo.reading(url) as con:
+    with reading(url) as con:
         return repo.people_roles(con, office)
 
 
@@ -272,7 +273,7 @@ def delegate(delegator: str, delegate_to: str, starts: date, ends: date, url: st
         raise UsageError("a person cannot act for themselves; give another e-mail with --to")
     if ends < starts:
         raise UsageError(f"--until {ends} is before --from {starts}")
-    with repo.transaction(url) as con:
+    with transaction(url) as con:
         people = repo.lock_pair(con, delegator, delegate_to)
         for email in (delegator, delegate_to):
             if email not in people:
@@ -305,7 +306,7 @@ def list_delegations(person: str | None = None, active_on: date | None = None,
     those that hold on the date ``active_on``, when given."""
     if person is not None:
         person = check_email(person)
-    with repo.reading(url) as con:
+    with reading(url) as con:
         if person is not None and repo.person(con, person) is None:
             raise NotFound("person", person, "see 'ikuflow person list'")
         return [_delegation_dict(d) for d in repo.delegations(con, person, active_on)]
@@ -314,7 +315,7 @@ def list_delegations(person: str | None = None, active_on: date | None = None,
 def revoke_delegation(delegation_id: int, until: date | None = None, url: str | None = None) -> dict:
     """Remove a delegation, or with ``until`` end it on that day instead (it can only be
     shortened). History rows keep their names: they hold e-mails, not the delegation's id."""
-    with repo.transaction(url) as con:
+    with transaction(url) as con:
         row = repo.delegation(con, delegation_id, lock=True)
         if row is None:
             raise NotFound("delegation", str(delegation_id), "see 'ikuflow delegate list'")
@@ -349,7 +350,7 @@ def import_file(path: str | Path, url: str | None = None) -> dict:
 
     path = Path(path)
     rows = read(path)
-    with repo.reading(url) as con:
+    with reading(url) as con:
         known_offices = repo.office_parents(con)
         known_divisions = {d.code for d in repo.divisions(con)}
     problems = check(path, rows, known_offices, known_divisions)
@@ -364,7 +365,7 @@ def import_file(path: str | Path, url: str | None = None) -> dict:
         elif changes:
             counts[f"{kind}_updated"] += 1
 
-    with repo.transaction(url) as con:
+    with transaction(url) as con:
         for rec in parents_first([rec for _, rec in rows.offices]):
             # only what the file gives changes (see directory_import's docstring)
             _, created, changes = _put_office(

@@ -13,7 +13,7 @@ from ikuflow.calendar import now_utc
 from ikuflow.errors import NotFound, UsageError
 from ikuflow.notify.sender import ServerUnreachable
 from ikuflow.store import outbox as store
-from ikuflow.store.db import connect, fmt_ts, write
+from ikuflow.store.db import fmt_ts, reading, transaction
 from ikuflow.store.outbox import STATUSES, Listed, Message
 
 __all__ = ["STATUSES", "Listed", "Message", "ServerUnreachable", "as_json", "list_rows", "retry",
@@ -26,11 +26,8 @@ def list_rows(status: str | None = None, limit: int = 100, url: str | None = Non
     """Up to ``limit`` outbox rows, newest first; UsageError for an unknown ``status``."""
     if status is not None and status not in STATUSES:
         raise UsageError(f"unknown status '{status}'; use one of: {', '.join(STATUSES)}")
-    con = connect(url)
-    try:
+    with reading(url) as con:
         return store.list_rows(con, status, limit)
-    finally:
-        con.close()
 
 
 def as_json(row: Listed) -> dict[str, Any]:
@@ -40,11 +37,8 @@ def as_json(row: Listed) -> dict[str, Any]:
 
 def show(row_id: int, url: str | None = None) -> Message:
     """One e-mail as it is (or will be) sent; NotFound if there is no such row."""
-    con = connect(url)
-    try:
+    with reading(url) as con:
         row = store.get(con, row_id)
-    finally:
-        con.close()
     if row is None:
         raise NotFound("outbox row", str(row_id), _SEE_LIST)
     return row
@@ -55,17 +49,13 @@ def retry(ids: Sequence[int] = (), dead: bool = False, at: datetime | None = Non
     """Queue e-mails again (every dead one, or the dead or pending ones among ``ids``), due at
     ``at`` with their attempts reset, in one transaction; how many. NotFound names unknown ids."""
     ts = at or now_utc()
-    con = connect(url)
-    try:
-        with write(con) as c:
-            if dead:
-                return store.requeue_dead(c, ts)
-            unknown = store.missing(c, ids)
-            if unknown:
-                raise NotFound("outbox row", ", ".join(map(str, unknown)), _SEE_LIST)
-            return store.requeue(c, ids, ts)
-    finally:
-        con.close()
+    with transaction(url) as c:
+        if dead:
+            return store.requeue_dead(c, ts)
+        unknown = store.missing(c, ids)
+        if unknown:
+            raise NotFound("outbox row", ", ".join(map(str, unknown)), _SEE_LIST)
+        return store.requeue(c, ids, ts)
 
 
 def send(at: datetime | None = None) -> dict[str, Any]:

@@ -313,6 +313,27 @@ def write(con: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     con.execute("COMMIT")
 
 
+@contextmanager
+def transaction(url: str | None = None) -> Iterator:
+    """A connection of its own inside one write transaction (:func:`write`), closed after."""
+    con = connect(url)
+    try:
+        with write(con) as c:
+            yield c
+    finally:
+        con.close()
+
+
+@contextmanager
+def reading(url: str | None = None) -> Iterator:
+    """A connection of its own for reads, closed after."""
+    con = connect(url)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
 def sa_engine(url: str | None = None):
     """A SQLAlchemy engine for the admin paths, with the same pragmas and BEGIN IMMEDIATE."""
     from sqlalchemy import create_engine, event

@@ -10,11 +10,10 @@ people they cached when it moves. The one difference between SQLite and PostgreS
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from datetime import date, datetime
-from typing import Iterator, NamedTuple
+from typing import NamedTuple
 
-from ikuflow.store.db import connect, dialect, fmt_ts, parse_ts, write
+from ikuflow.store.db import dialect, fmt_ts, parse_ts
 
 
 class Office(NamedTuple):
@@ -64,27 +63,6 @@ class Delegation(NamedTuple):
     starts: str     # YYYY-MM-DD
     ends: str
     created_at: datetime
-
-
-@contextmanager
-def transaction(url: str | None = None) -> Iterator:
-    """A connection inside one write transaction (BEGIN IMMEDIATE ... COMMIT), closed after."""
-    con = connect(url)
-    try:
-        with write(con) as c:
-            yield c
-    finally:
-        con.close()
-
-
-@contextmanager
-def reading(url: str | None = None) -> Iterator:
-    """A connection for reads, closed after."""
-    con = connect(url)
-    try:
-        yield con
-    finally:
-        con.close()
 
 
 # --- the directory version ----------------------------------------------------------------------

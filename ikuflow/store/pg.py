@@ -58,7 +58,7 @@ def _driver_errors():
 def _refused(exc) -> UsageError:
     """A value PostgreSQL cannot store (a NUL character in text, a number out of range): the
     caller's input, refused in one line (exit 2); the transaction is rolled back by its caller."""
-    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    first = first_line(exc)
     if "0x00" in first:
         return UsageError("the text contains a NUL character (\\x00), which cannot be stored; remove it")
     return UsageError(f"a value cannot be stored: {first}")
