@@ -236,7 +236,7 @@ def build_template() -> dict:
     its outbox row to the secretariat is the real rendered e-mail the bench copies."""
     from ikuflow import admin
     from ikuflow.calendar import parse_at
-    from ikuflow.service import Service
+    from ikuflow.app.service import Service
 
     url = f"sqlite:///{TEMPLATE}"
     os.environ["IKUFLOW_DATABASE_URL"] = url

@@ -93,7 +93,7 @@ EPOCH = datetime(1970, 1, 1)
 NOW_DT = EPOCH + timedelta(seconds=b5.NOW)  # the anchor's 'now' as ikuflow's naive UTC
 DAY = b5.DAY
 from ikuflow.migrations import head as _schema_head  # noqa: E402  (a cached database of an older schema is rebuilt)
-from ikuflow.service import TICK_SLOTS  # noqa: E402
+from ikuflow.store.documents import TICK_SLOTS  # noqa: E402
 
 SIGNATURE = json.dumps({"rows": N, "seed": 42, "build": BUILD_VERSION, "now": b5.NOW, "schema": _schema_head(),
                         "people": "chair+secretariat+coordinator per division, every office"})
@@ -169,7 +169,7 @@ def ikuflow_db() -> None:
         return
     remove_db(IK_PATH)
     from ikuflow import admin
-    from ikuflow.service import tick_slot
+    from ikuflow.store.documents import tick_slot
     from ikuflow.store.db import fmt_ts
 
     t0 = time.perf_counter()
@@ -279,7 +279,7 @@ def main() -> None:
     print(f"databases ready in {time.perf_counter() - t0:.1f} s; counting the expected rows ...", flush=True)
     c1, c3 = b5.expected_counts(N)
 
-    from ikuflow.service import Service
+    from ikuflow.app.service import Service
     from ikuflow.store.db import connect
     from sqlcapture import claim_calls
 

@@ -57,7 +57,7 @@ def fresh_db(folder: Path, name: str) -> str:
 
 
 def bulk_round(folder: Path, i: int) -> float:
-    from ikuflow.service import Service
+    from ikuflow.app.service import Service
 
     fresh_db(folder, f"bulk{i}.db")
     svc = Service()
@@ -72,7 +72,7 @@ def bulk_round(folder: Path, i: int) -> float:
 
 
 def single_round(folder: Path, i: int) -> float:
-    from ikuflow.service import Service
+    from ikuflow.app.service import Service
 
     fresh_db(folder, f"single{i}.db")
     svc = Service()
@@ -91,7 +91,7 @@ def single_round(folder: Path, i: int) -> float:
 
 def report_db(folder: Path) -> str:
     """50,000 documents: 18 years of a national year, states spread over the workflow."""
-    from ikuflow.service import Service
+    from ikuflow.app.service import Service
 
     url = fresh_db(folder, "report.db")
     svc = Service()
@@ -112,8 +112,8 @@ def report_db(folder: Path) -> str:
 
 
 def report_round(url: str) -> tuple[float, int]:
-    from ikuflow import report
-    from ikuflow.service import Service
+    from ikuflow.app import report
+    from ikuflow.app.service import Service
 
     svc = Service(url)
     t0 = time.perf_counter()
@@ -125,7 +125,7 @@ def report_round(url: str) -> tuple[float, int]:
 
 
 def status_round(url: str, n: int = 2000) -> float:
-    from ikuflow.service import Service
+    from ikuflow.app.service import Service
 
     svc = Service(url)
     keys = [r[0] for r in svc.con.execute("SELECT key FROM document ORDER BY id LIMIT ?", (n,))]

@@ -258,7 +258,7 @@ def worker_main(url: str, conn, env: dict) -> None:
     """Fires the events it is sent, in order, with their --at times; replies with what happened."""
     os.environ.update(env)
     from ikuflow.errors import Conflict, IkuflowError
-    from ikuflow.service import Service
+    from ikuflow.app.service import Service
 
     svc = Service(url)
     while True:
@@ -314,7 +314,7 @@ def worker_main(url: str, conn, env: dict) -> None:
 def scheduler_main(url: str, conn, env: dict) -> None:
     """Runs ``Service.tick(at=T)`` for each T it is sent."""
     os.environ.update(env)
-    from ikuflow.service import Service
+    from ikuflow.app.service import Service
 
     svc = Service(url)
     while True:
@@ -337,7 +337,7 @@ def feeder_main(url: str, env: dict, items: list, duration: float, hurry, out) -
     comment) on the real clock, spread over ``duration``; all at once when ``hurry`` is set."""
     os.environ.update(env)
     from ikuflow.errors import Conflict, IkuflowError
-    from ikuflow.service import Service
+    from ikuflow.app.service import Service
 
     svc = Service(url)
     start = time.monotonic()
@@ -502,7 +502,7 @@ class Soak:
         self.t[f"{tag}: ikuflow import ({len(offs)} offices, {n_people} people)"] = time.perf_counter() - t0
 
     def create_season(self) -> None:
-        from ikuflow.service import Service
+        from ikuflow.app.service import Service
 
         a = self.args
         n_off = -(-a.documents // len(DIVISIONS))
@@ -564,7 +564,7 @@ class Soak:
     def create_side(self) -> None:
         """The serve process's database: documents walked on the real clock by the feeder."""
         from ikuflow.calendar import now_utc
-        from ikuflow.service import Service
+        from ikuflow.app.service import Service
 
         a = self.args
         offs = offices(max(1, -(-a.serve_documents // len(DIVISIONS))))
@@ -1006,7 +1006,7 @@ class Soak:
         return out
 
     def expected_actions(self, con, docs: dict, hist: dict) -> tuple[set, set]:
-        from ikuflow.service import Service
+        from ikuflow.app.service import Service
         from ikuflow.store.db import fmt_ts
 
         svc = Service(self.url)

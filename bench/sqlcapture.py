@@ -39,7 +39,7 @@ def service_sql(con, now) -> dict:
     opening the claim's transaction), ``rows`` (the overdue list's length) and
     ``list_statements`` (everything Service.overdue sent). The tick is stopped at its claim
     SELECT, before any write."""
-    from ikuflow.service import Service
+    from ikuflow.app.service import Service
 
     rec = Recorder(con)
     rows = len(Service(con=rec).overdue(at=now))
@@ -69,7 +69,7 @@ def claim_calls(con, slot, claim):
     them as Service.tick does (take the first slot, then read that slot's most overdue
     documents; returns the rows read), ``next_all()``, every slot's claim SELECT without its
     LIMIT (all that is due; returns the rows), and how many documents are due in the slot claimed."""
-    from ikuflow.service import TICK_SLOTS
+    from ikuflow.store.documents import TICK_SLOTS
 
     (slot_sql, slot_p), (claim_sql, claim_p) = slot, claim
     assert claim_p[0] == 0 and claim_p[-1] == 500, claim_p  # the first slot's 500 most overdue

@@ -1,5 +1,5 @@
-"""Set-up on SQLModel: creating or upgrading the schema (``init``) and loading workflow files
-as versions.
+"""Set-up: creating or upgrading the schema (``init``) and loading the workflow files as
+versions (stored by :mod:`ikuflow.store.catalog`).
 
 The directory (offices, divisions, people, roles, delegations) is written by the use cases of
 :mod:`ikuflow.app.directory`; its names are re-exported here for the callers of
@@ -8,17 +8,15 @@ The directory (offices, divisions, people, roles, delegations) is written by the
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from pathlib import Path
 
 from ikuflow.app.directory import (CODE_RE, EMAIL_RE, NAME_MAX, add_division,  # noqa: F401
                                    add_missing_divisions, add_office, add_person, check_code,
                                    check_email, check_name, delegate, list_delegations, remove_role,
                                    revoke_delegation, scope_of)
-from ikuflow.calendar import now_utc
-from ikuflow.definition import Workflow, load_file
+from ikuflow.definition import load_file
 from ikuflow.errors import DefinitionError, IkuflowError
-from ikuflow.store.db import connect, database_url, is_postgres, redact, sa_engine, sqlite_path
+from ikuflow.store.db import connect, database_url, is_postgres, redact, sqlite_path
 
 SCHEMA_VERSION = "1"
 STANDARD_DIVISIONS = {
@@ -39,6 +37,7 @@ def workflows_dir() -> Path:
 
 
 def workflow_files(directory: Path | None = None) -> list[Path]:
+    """The workflow files of the workflow folder (IKUFLOW_WORKFLOWS, ./workflows, or the shipped ones)."""
     d = directory or workflows_dir()
     return sorted(p for p in d.glob("*.y*ml")
                   if p.suffix in (".yaml", ".yml") and p.stem != CALENDAR_FILE_STEM)
@@ -58,25 +57,10 @@ def check_workflows(paths) -> list:
     return problems + (Renderer().check(names) if names else [])
 
 
-@contextmanager
-def _session(url: str | None = None):
-    """A SQLModel session on its own engine, disposed at the end (no pooled connection left)."""
-    from sqlmodel import Session
-
-    engine = sa_engine(url)
-    try:
-        with Session(engine, expire_on_commit=False) as s:
-            yield s
-    finally:
-        engine.dispose()
-
-
 def init(url: str | None = None, directory: Path | None = None) -> dict:
     """Create or upgrade the database, add the standard divisions, load the workflow files."""
-    from sqlmodel import select
-
     from ikuflow import migrations
-    from ikuflow.store import schema
+    from ikuflow.store import catalog
 
     files = workflow_files(directory)
     if not files:
@@ -100,40 +84,9 @@ def init(url: str | None = None, directory: Path | None = None) -> dict:
         where = sqlite_path(url)
         connect(url, create=True).close()
     before, after = migrations.upgrade(url)
-    added_versions = []
     add_missing_divisions(STANDARD_DIVISIONS, url)  # through the directory's one writer
-    with _session(url) as s:
-        for wf in loaded:
-            v = _add_workflow_version(s, wf)
-            if v:
-                added_versions.append(f"{wf.name} v{v}")
-        if calendar is not None:  # the file is authoritative: replace the stored overrides
-            for row in s.exec(select(schema.CalendarDay)).all():
-                s.delete(row)
-            s.flush()
-            s.add_all([schema.CalendarDay(day=d, working=False) for d in sorted(calendar.off)]
-                      + [schema.CalendarDay(day=d, working=True) for d in sorted(calendar.on)])
-        if s.get(schema.Meta, "schema_version") is None:
-            s.add(schema.Meta(key="schema_version", value=SCHEMA_VERSION))
-        s.commit()
-        counts = {"offices": len(s.exec(select(schema.Office)).all())}
+    added_versions, offices = catalog.save(url, loaded, (calendar.off, calendar.on) if calendar else None,
+                                           SCHEMA_VERSION)
     return {"database": where, "created": before is None, "schema": after,
             "schema_before": before, "workflows_loaded": added_versions,
-            "workflows": [wf.name for wf in loaded], **counts}
-
-
-def _add_workflow_version(s, wf: Workflow) -> int | None:
-    """Store ``wf`` as a new version unless its exact text is already stored."""
-    from sqlmodel import func, select
-
-    from ikuflow.store.schema import WorkflowVersion
-
-    same = s.exec(select(WorkflowVersion).where(WorkflowVersion.name == wf.name,
-                                                WorkflowVersion.sha256 == wf.sha256)).first()
-    if same is not None:
-        return None
-    latest = s.exec(select(func.max(WorkflowVersion.version)).where(WorkflowVersion.name == wf.name)).one()
-    version = (latest or 0) + 1
-    s.add(WorkflowVersion(name=wf.name, version=version, sha256=wf.sha256, source=wf.source,
-                          path=wf.path, loaded_at=now_utc()))
-    return version
+            "workflows": [wf.name for wf in loaded], "offices": offices}

@@ -42,6 +42,7 @@ def default_zone() -> ZoneInfo:
 
 
 def now_utc() -> datetime:
+    """Now, as a naive UTC datetime (how times are stored)."""
     return datetime.now(UTC).replace(tzinfo=None)
 
 
@@ -74,6 +75,7 @@ def parse_at(text: str | None) -> datetime:
 
 
 def parse_date(text: str, what: str = "date") -> date:
+    """A YYYY-MM-DD date; UsageError (exit 2) naming ``what`` otherwise."""
     try:
         return date.fromisoformat(text.strip())
     except ValueError:
@@ -81,6 +83,7 @@ def parse_date(text: str, what: str = "date") -> date:
 
 
 def to_local(utc_naive: datetime, tz: str) -> datetime:
+    """A naive UTC time as an aware time in the zone ``tz``."""
     return utc_naive.replace(tzinfo=UTC).astimezone(zone(tz))
 
 
@@ -90,6 +93,11 @@ def fmt_local(utc_naive: datetime | None, tz: str) -> str:
         return ""
     t = to_local(utc_naive, tz)  # (no strftime: this runs for every row of an overdue list)
     return f"{t.year:04d}-{t.month:02d}-{t.day:02d} {t.hour:02d}:{t.minute:02d} {ZONE_NAMES.get(tz) or t.tzname()}"
+
+
+def iso_local(utc_naive: datetime | None, tz: str) -> str | None:
+    """A naive UTC time in the zone ``tz``, ISO 8601 to the second with its offset (None stays None)."""
+    return None if utc_naive is None else to_local(utc_naive, tz).isoformat(timespec="seconds")
 
 
 def fmt_span(delta: timedelta) -> str:
@@ -123,6 +131,7 @@ NO_OVERRIDES = Overrides()
 
 
 def is_working_day(d: date, extra: Overrides = NO_OVERRIDES) -> bool:
+    """Whether ``d`` is a working day: a weekday, no public holiday, unless overridden."""
     if d in extra.on:
         return True
     return d.weekday() < 5 and d not in _public_holidays(d.year) and d not in extra.off

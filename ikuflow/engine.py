@@ -15,7 +15,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
-from typing import Callable
+from typing import Callable, Iterable
 
 from transitions import Machine
 
@@ -95,16 +95,41 @@ def _condition(name: str) -> Callable:
 
 
 @dataclass(frozen=True)
+class Notice:
+    """The e-mail an outcome asks for: its template, who is told (by role at the document's
+    office and division), who must act next (by role), and the titles the e-mail shows."""
+
+    template: str
+    roles: tuple[str, ...]
+    must_act: tuple[str, ...]
+    event_title: str
+    state_title: str
+
+
+@dataclass(frozen=True)
 class Outcome:
-    """What one fired event decided. The service persists it in one transaction."""
+    """Everything one fired event decided; the use case persists it in one transaction: the new
+    state and its times, the history entry (actor, acting for, comment) and the e-mail."""
 
     event: str
-    source: str
+    source: str | None  # None for a document just created
     dest: str
     due_at: datetime | None
     next_action_at: datetime | None
-    notify: tuple[str, ...]
-    template: str
+    actor: str
+    acting_for: str | None
+    comment: str | None
+    notice: Notice | None  # None when nobody is told
+
+    @property
+    def notify(self) -> tuple[str, ...]:
+        """The roles told (none without a notice)."""
+        return self.notice.roles if self.notice else ()
+
+    @property
+    def template(self) -> str:
+        """The template of the e-mail ('' without a notice)."""
+        return self.notice.template if self.notice else ""
 
 
 @dataclass(frozen=True)
@@ -143,19 +168,17 @@ class Engine:
             return None
         return _due(signing_date, deadline, tz, self.calendar)
 
-    def check_role(self, doc: Doc, event: str, roles: frozenset[str], actor: str) -> None:
-        ev = self._event(event)
-        if "admin" in roles or roles & ev.roles:
-            return
-        needed = " or ".join(sorted(ev.roles))
-        have = ", ".join(sorted(roles)) or "none"
-        raise RoleMissing(f"{actor} may not {event} {doc.key}: it needs the {needed} role for "
-                          f"this document's office{' and division' if 'coordinator' in ev.roles else ''}"
-                          f" (roles here: {have}); ask the secretariat to assign it")
+    def may(self, event: str, roles: frozenset[str]) -> bool:
+        """Whether ``roles`` (on the document) allow firing ``event``: the one role rule."""
+        return "admin" in roles or bool(roles & self._event(event).roles)
 
-    def fire(self, doc: Doc, event: str, roles: frozenset[str], actor: str = "actor") -> Outcome:
-        """Fire ``event`` on ``doc`` (whose ``state`` is the stored state); return the outcome.
+    def fire(self, doc: Doc, event: str, roles: frozenset[str], actor: str = "actor",
+             delegators: Iterable[tuple[str, frozenset[str]]] = ()) -> Outcome:
+        """Fire ``event`` on ``doc`` (whose ``state`` is the stored state) as ``actor`` holding
+        ``roles`` there; return the outcome with every effect.
 
+        When ``roles`` do not allow the event, the first of ``delegators`` (delegator e-mail,
+        their roles on the document; read lazily, only then) whose roles do is acted for.
         Raises NotFound (unknown event), NotAllowed (wrong state), RoleMissing, GuardFailed.
         ``doc.state`` is the new state afterwards.
         """
@@ -167,15 +190,37 @@ class Engine:
                 f"document {doc.key} is in '{source}'; '{event}' is allowed only from "
                 + ", ".join(f"'{s}'" for s in ev.sources)
                 + f" (allowed now: {', '.join(allowed) if allowed else 'nothing, it is final'})")
-        self.check_role(doc, event, roles, actor)
+        acting_for = None
+        if not self.may(event, roles):
+            acting_for = next((who for who, theirs in delegators if self.may(event, theirs)), None)
+            if acting_for is None:
+                needed = " or ".join(sorted(ev.roles))
+                have = ", ".join(sorted(roles)) or "none"
+                raise RoleMissing(
+                    f"{actor} may not {event} {doc.key}: it needs the {needed} role for this document's "
+                    f"office{' and division' if 'coordinator' in ev.roles else ''} (roles here: {have}); "
+                    "ask the secretariat to assign it")
         doc.refusal = None
         if not self.machine.events[event].trigger(doc):
             guard, message = doc.refusal or ("?", "a guard refused it")
             raise GuardFailed(guard, f"cannot {event} {doc.key}: {message}")
+        return self._outcome(doc, event, source, actor, acting_for, ev.notify, ev.template,
+                             ev.title or event)
+
+    def start(self, doc: Doc, actor: str) -> Outcome:
+        """The outcome of creating ``doc`` in the initial state (event 'create')."""
+        doc.state = self.workflow.initial
+        return self._outcome(doc, "create", None, actor, None, self.workflow.create_notify,
+                             self.workflow.create_template, "Dibuat / Created")
+
+    def _outcome(self, doc: Doc, event: str, source: str | None, actor: str, acting_for: str | None,
+                 notify: tuple[str, ...], template: str, event_title: str) -> Outcome:
         due = self.due_for(doc.state, doc.signing_date, doc.tz)
+        st = self.workflow.states[doc.state]
+        notice = Notice(template, notify, st.must_act, event_title, st.title or doc.state) if notify else None
         return Outcome(event=event, source=source, dest=doc.state, due_at=due,
-                       next_action_at=self.next_action_at(doc.state, due, doc.now),
-                       notify=ev.notify, template=ev.template)
+                       next_action_at=self.next_action_at(doc.state, due, doc.now), actor=actor,
+                       acting_for=acting_for, comment=doc.comment, notice=notice)
 
     # --- reminders and escalations ------------------------------------------------------------
     def next_action_at(self, state: str, due: datetime | None, after: datetime | None) -> datetime | None:

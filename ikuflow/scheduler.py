@@ -23,7 +23,7 @@ def serve(interval: float = 60.0, batch: int = 500, url: str | None = None, once
     SIGINT/SIGTERM; return the totals."""
     from apscheduler.schedulers.blocking import BlockingScheduler
 
-    from ikuflow.service import Service
+    from ikuflow.app.service import Service
 
     stopping = threading.Event()
     totals = {"passes": 0, "documents": 0, "emails": 0, "sent": 0, "dead": 0}

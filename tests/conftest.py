@@ -120,7 +120,7 @@ def db():
 def misqueued(con=None) -> list[tuple]:
     """Documents whose queue (queue_id) is not the queue of their own office, division,
     workflow version and state, or whose tick slot is not their key's: must always be empty."""
-    from ikuflow.service import tick_slot
+    from ikuflow.store.documents import tick_slot
 
     c = con or db()
     try:
@@ -191,7 +191,7 @@ def directory():
 
 @pytest.fixture
 def svc(directory):
-    from ikuflow.service import Service
+    from ikuflow.app.service import Service
 
     s = Service()
     yield s

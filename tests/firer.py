@@ -28,7 +28,7 @@ WALK = ("submit", "synchronize", "approve", "sign")
 def main(config_path: str) -> int:
     cfg = json.loads(Path(config_path).read_text())
     from ikuflow.errors import IkuflowError
-    from ikuflow.service import Service
+    from ikuflow.app.service import Service
 
     rnd = random.Random(cfg["seed"])
     svc = Service()

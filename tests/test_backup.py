@@ -48,7 +48,7 @@ def test_backup_of_postgresql_points_to_pg_dump_without_the_password(directory, 
 
 @pytest.mark.backends("sqlite")
 def test_a_backup_taken_while_documents_move_is_consistent(svc, tmp_path):
-    from ikuflow.service import Service
+    from ikuflow.app.service import Service
     from ikuflow.store.db import backup
 
     for div in ("sdmo", "hukum", "penanganan", "pencegahan", "sengketa"):

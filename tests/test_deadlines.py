@@ -174,7 +174,7 @@ def test_the_calendar_file_adds_decreed_days_off(tmp_path, monkeypatch):
                                       "working: {}\n")
     monkeypatch.setenv("IKUFLOW_WORKFLOWS", str(wf))
     seed_directory()
-    from ikuflow.service import Service
+    from ikuflow.app.service import Service
 
     svc = Service()
     svc.new("pacitan", "sdmo", 2026, SIGNING, COORD, at=utc("2026-01-12T09:00+07:00"))
@@ -383,7 +383,7 @@ class Recording:
 def test_the_scans_read_their_covering_indexes_only(svc, doc, backend):
     """The statements Service really sends for the overdue list, the count and the scheduler's
     claim are each served by their partial index alone, never by a table scan."""
-    from ikuflow.service import Service
+    from ikuflow.app.service import Service
 
     rec = Recording(svc.con)
     watched = Service(con=rec)
@@ -422,8 +422,8 @@ def test_a_pass_skips_a_tick_slot_another_pass_holds_and_never_holds_up_a_transi
     documents: a second pass skips the held slot and does the others, the slot's documents wait
     for the next pass, and a coordinator's step on a claimed document goes through at once."""
     from conftest import db
-    from ikuflow.service import CLAIM_SQL, SLOT_SQL_PG, tick_slot
-    from ikuflow.store.db import fmt_ts
+    from ikuflow.store import schedule
+    from ikuflow.store.documents import tick_slot
 
     hukum = "pacitan-hukum-2026"
     svc.new("pacitan", "hukum", 2026, SIGNING, COORD_HUKUM, at=utc("2026-01-12T09:00+07:00"))
@@ -434,8 +434,8 @@ def test_a_pass_skips_a_tick_slot_another_pass_holds_and_never_holds_up_a_transi
     def other_node_in_a_batch(until):  # another pass, in the middle of a batch of doc's slot
         other = db()
         other.execute("BEGIN")
-        assert other.execute(SLOT_SQL_PG, (tick_slot(doc),)).fetchone()[0] == tick_slot(doc)
-        assert [r[0] for r in other.execute(CLAIM_SQL, (tick_slot(doc), fmt_ts(until), 500))] == [doc_id]
+        assert schedule.next_slot(other, tick_slot(doc)) == tick_slot(doc)
+        assert [r.id for r in schedule.claim(other, tick_slot(doc), until, 500)] == [doc_id]
         return other
 
     other = other_node_in_a_batch(at)
@@ -464,7 +464,7 @@ def test_a_step_taken_while_a_batch_runs_gets_no_stale_reminder(svc, doc):
     """A pass on PostgreSQL does not lock the documents it claims, so a coordinator can move one
     while the batch runs. The batch then writes no reminder for the step already taken, and the
     document keeps the schedule of its new state."""
-    from ikuflow.service import Service
+    from ikuflow.app.service import Service
 
     at = utc("2026-01-19T17:00+07:00")  # the draft's reminder is due
     mover = Service()  # the coordinator, on a connection of their own

@@ -524,7 +524,7 @@ def expected_codes(wf, doc: dict | None, event: str, actor: str, comment, now: d
     """The exit codes PRODUCT.md section 6 allows for this request ({0}: it must succeed).
     Where several things are wrong, any of their codes will do."""
     from ikuflow.calendar import UTC, zone
-    from ikuflow.service import MAX_COMMENT
+    from ikuflow.app.documents import MAX_COMMENT
 
     if comment is not None and len(comment.strip()) > MAX_COMMENT:  # checked before anything else
         return {2}
@@ -584,7 +584,7 @@ def test_random_event_sequences_on_random_documents_keep_every_invariant(events_
     person, linked by its cause; at the end the history is a valid path of the workflow."""
     from ikuflow.calendar import due_at as compute_due
     from ikuflow.errors import IkuflowError
-    from ikuflow.service import Service
+    from ikuflow.app.service import Service
     from fuzzing import copy_db
 
     path = tmp_path / f"events{next(_example)}.db"
@@ -678,7 +678,7 @@ def test_random_event_sequences_on_random_documents_keep_every_invariant(events_
 # --- what the oracle found in the service, fixed since (regression tests) ----------------------
 def test_a_person_with_two_notified_roles_gets_one_email_per_transition(seeded):
     from ikuflow import admin
-    from ikuflow.service import Service
+    from ikuflow.app.service import Service
 
     admin.add_person(CHAIR, None, "coordinator", "pacitan", "sdmo")  # the chair also leads sdmo
     svc = Service()
@@ -694,7 +694,7 @@ def test_a_person_with_two_notified_roles_gets_one_email_per_transition(seeded):
 
 
 def test_the_history_names_the_person_as_the_directory_holds_them(seeded):
-    from ikuflow.service import Service
+    from ikuflow.app.service import Service
 
     svc = Service()
     try:
@@ -719,7 +719,7 @@ def test_regression_the_cli_records_the_actor_as_the_directory_holds_them(cli, s
 
 def test_a_signing_date_out_of_range_is_a_usage_error_in_the_service(seeded):
     from ikuflow.errors import IkuflowError
-    from ikuflow.service import Service
+    from ikuflow.app.service import Service
 
     svc = Service()
     try:
@@ -829,7 +829,7 @@ def documents_template(seeded_template, tmp_path_factory):
     """The seeded directory with three documents: pacitan/sdmo in draft, pacitan/hukum in
     division_review, badung/sdmo in draft."""
     from fuzzing import copy_db
-    from ikuflow.service import Service
+    from ikuflow.app.service import Service
 
     path = tmp_path_factory.mktemp("documents") / "template.db"
     copy_db(seeded_template, path)
@@ -1034,7 +1034,7 @@ def test_user_text_in_the_human_tables_is_shown_literally(cli, seeded_template, 
     characters escaped, and writes no control character but the newline."""
     from fuzzing import copy_db, db_file
     from ikuflow import admin
-    from ikuflow.service import Service
+    from ikuflow.app.service import Service
 
     copy_db(seeded_template, db_file())
     placed = {k: v.format(text) for k, v in PLACES.items()}

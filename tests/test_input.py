@@ -286,7 +286,7 @@ def data(tmp_path, monkeypatch) -> Path:
     folder.mkdir()
     monkeypatch.setenv("IKUFLOW_DATABASE_URL", f"sqlite:///{folder / 'ikuflow.db'}")
     seed_directory()
-    from ikuflow.service import Service
+    from ikuflow.app.service import Service
 
     svc = Service()
     svc.new("pacitan", "sdmo", 2026, SIGNING, COORD, at=utc(AT_NEW))
@@ -343,7 +343,7 @@ def test_a_database_in_a_read_only_folder_is_read_and_a_write_names_the_cause(da
 def test_a_read_only_folder_while_the_owner_writes_reads_through_the_owners_wal(data, permissions_hold):
     """The owner's open connection keeps a step in ikuflow.db-wal (not yet in ikuflow.db): a
     reader sees it, through the -shm it may only read."""
-    from ikuflow.service import Service
+    from ikuflow.app.service import Service
 
     owner = Service()
     try:
@@ -399,7 +399,7 @@ def test_a_full_disk_is_named_and_nothing_is_written(tmp_path, monkeypatch, leav
     """A full disk suggested 'ikuflow init'. With no byte free SQLite fails to map its -shm (an
     I/O error); with a little it fails to grow the -wal (SQLITE_FULL): one message for both."""
     from ikuflow.errors import IkuflowError
-    from ikuflow.service import Service
+    from ikuflow.app.service import Service
 
     with small_disk(tmp_path / "disk") as disk:
         monkeypatch.setenv("IKUFLOW_DATABASE_URL", f"sqlite:///{disk / 'ikuflow.db'}")
@@ -561,7 +561,7 @@ def test_new_advance_and_tick_refuse_a_sender_address_that_outbox_send_would_ref
 def test_the_service_and_the_sender_check_the_address_alike(monkeypatch, sender):
     from ikuflow.errors import UsageError
     from ikuflow.notify.sender import Settings
-    from ikuflow.service import mail_domain
+    from ikuflow.app.session import mail_domain
 
     monkeypatch.setenv("IKUFLOW_MAIL_FROM", sender)
     outcomes = []

@@ -141,3 +141,71 @@ def test_mypy_is_clean():
     stdout, stderr, status = api.run(["--config-file", str(ROOT / "pyproject.toml"),
                                       "--cache-dir", str(ROOT / ".mypy_cache"), str(PKG)])
     assert status == 0, f"mypy found problems (exit {status}):\n{stdout}{stderr}"
+
+
+def test_the_readme_architecture_tree_names_every_module_and_nothing_else():
+    """README's Architecture section shows the package as it is: every top-level module and
+    folder, every module of app/ and store/; and every file or folder it names exists."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Architecture"):]
+    tree = section[section.index("```") + 3:]
+    tree = tree[:tree.index("```")]
+    named = set(re.findall(r"\b([a-z_]+(?:\.py|/))", tree))
+    want = {p.name + "/" if p.is_dir() else p.name for p in PKG.iterdir()
+            if p.name not in ("__init__.py", "__pycache__")}
+    for sub in ("app", "store"):
+        want |= {p.name for p in (PKG / sub).glob("*.py") if p.name != "__init__.py"}
+    assert want <= named, f"missing from the README's tree: {sorted(want - named)}"
+    places = [PKG, PKG / "app", PKG / "store", PKG / "notify", ROOT, ROOT / "notifications", ROOT.parent]
+    ghosts = {n for n in named if not any((d / n.rstrip("/")).exists() for d in places)}
+    assert not ghosts, f"the README's tree names what does not exist: {sorted(ghosts)}"
+
+
+SQL_TEXT = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|WITH|BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE|"
+                      r"CREATE|ALTER|DROP|PRAGMA|VACUUM|EXPLAIN)\b|\b(FROM|INTO|SET)\s+[a-z_]+\s+(WHERE|VALUES|SET)\b")
+
+
+def sql_texts(path: Path) -> list[tuple[int, str]]:
+    """The string literals of ``path`` that are SQL (f-strings by their literal parts)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and SQL_TEXT.search(node.value):
+            found.append((node.lineno, node.value[:60]))
+    return found
+
+
+def test_no_sql_text_outside_the_store():
+    """Every SQL statement lives in ikuflow/store/ (and the Alembic revisions, which are the
+    schema's history); the use cases, the adapters and the core hold none."""
+    assert sql_texts(PKG / "store" / "documents.py"), "the detector finds the store's SQL"
+    outside = {}
+    for path in sorted(PKG.rglob("*.py")):
+        rel = path.relative_to(PKG).as_posix()
+        if rel.startswith(("store/", "migrations/")):
+            continue
+        hits = sql_texts(path)
+        if hits:
+            outside[rel] = hits
+    assert not outside, outside
+
+
+def test_public_functions_have_a_one_line_docstring():
+    """Every public function and method says in one line what it does (Alembic revisions and
+    typing overloads aside)."""
+    missing = []
+    for path in sorted(PKG.rglob("*.py")):
+        if "migrations/versions" in path.as_posix():
+            continue
+
+        def visit(node, where: str) -> None:
+            for n in ast.iter_child_nodes(node):
+                if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and not n.name.startswith("_"):
+                    overload = any(getattr(d, "id", None) == "overload" for d in n.decorator_list)
+                    doc = ast.get_docstring(n)
+                    if not overload and not (doc and doc.split("\n\n")[0].strip()):
+                        missing.append(f"{where}:{n.lineno} {n.name}")
+                elif isinstance(n, ast.ClassDef) and not n.name.startswith("_"):
+                    visit(n, where)
+
+        visit(ast.parse(path.read_text()), path.relative_to(ROOT).as_posix())
+    assert not missing, missing

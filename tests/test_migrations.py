@@ -40,11 +40,11 @@ def test_a_new_database_has_exactly_the_models_schema(database_url):
     from ikuflow import admin, migrations
 
     res = admin.init()
-    assert res["created"] and res["schema"] == migrations.head() == "0005"
+    assert res["created"] and res["schema"] == migrations.head() == "0006"
     assert schema_diff(database_url) == []
-    assert migrations.current(database_url) == "0005"
+    assert migrations.current(database_url) == "0006"
     again = admin.init()  # idempotent
-    assert not again["created"] and again["schema_before"] == again["schema"] == "0005"
+    assert not again["created"] and again["schema_before"] == again["schema"] == "0006"
 
 
 def fill_previous_schema(con) -> None:
@@ -128,7 +128,7 @@ def test_init_upgrades_a_database_of_the_previous_schema_and_loses_nothing(datab
                       ("pacitan-hukum-2026", "pacitan", "hukum", "iku", 1, "synchronized")]
     assert con.execute("SELECT count(*) FROM queue").fetchone()[0] == 2
     # and its scheduler slot, the one a new document with its key gets; every slot has its row
-    from ikuflow.service import TICK_SLOTS, tick_slot
+    from ikuflow.store.documents import TICK_SLOTS, tick_slot
     slots = con.execute("SELECT key, tick_slot FROM document ORDER BY id").fetchall()
     assert slots == [(k, tick_slot(k)) for k in ("pacitan-sdmo-2026", "pacitan-hukum-2026")]
     assert [r[0] for r in con.execute("SELECT slot FROM tick_slot ORDER BY slot")] == list(range(TICK_SLOTS))

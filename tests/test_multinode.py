@@ -175,7 +175,7 @@ def smtp_env(monkeypatch):
 def test_four_serve_processes_send_each_due_reminder_once(tmp_path, smtp_env):
     from ikuflow import admin
     from ikuflow.calendar import now_utc
-    from ikuflow.service import Service
+    from ikuflow.app.service import Service
     from ikuflow.store.db import fmt_ts, parse_ts
 
     started = time.monotonic()
@@ -304,7 +304,7 @@ def test_four_serve_processes_send_each_due_reminder_once(tmp_path, smtp_env):
 # --- 2. eight processes firing at the same 100 documents ---------------------------------------------
 def test_eight_processes_firing_at_the_same_100_documents(tmp_path):
     from ikuflow import admin
-    from ikuflow.service import Service
+    from ikuflow.app.service import Service
 
     admin.init()
     offices = [(f"kota-{i:02d}", ZONES[i % len(ZONES)]) for i in range(20)]
@@ -411,7 +411,7 @@ def test_eight_cli_processes_that_all_read_first_one_wins_seven_exit_6(tmp_path,
     """Every ``ikuflow advance`` reads the document (version N) while the test holds the write
     lock; when it lets go, one commits and the seven others find the version moved: exit 6."""
     from ikuflow import admin
-    from ikuflow.service import Service
+    from ikuflow.app.service import Service
 
     assert backend == "postgresql" or SLEEP_SYSCALLS, f"no sleep system calls known for {platform.machine()}"
     admin.init()

@@ -314,7 +314,7 @@ def test_one_digest_per_person_per_pass_even_across_batches(svc, peer):
 
 
 def test_reminders_held_by_a_pass_that_died_go_out_with_the_next_pass(svc, peer, monkeypatch):
-    from ikuflow.service import Service
+    from ikuflow.app.service import Service
 
     keys = three_overdue_documents(svc)
     flush(peer)

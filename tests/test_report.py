@@ -61,7 +61,7 @@ def season(cli):
 
 
 def counts_from_db(svc_factory) -> dict:
-    from ikuflow.service import Service
+    from ikuflow.app.service import Service
 
     svc = Service()
     out = {}

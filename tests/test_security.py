@@ -121,7 +121,7 @@ SERVICE_STATE_PARAMS = {("list", "state"): "a filter: documents in that state",
 
 
 def test_no_service_method_takes_a_state_to_set():
-    from ikuflow.service import Service
+    from ikuflow.app.service import Service
 
     public = {n: f for n, f in inspect.getmembers(Service, inspect.isfunction) if not n.startswith("_")}
     assert {"new", "advance", "status", "list", "history", "tick", "migrate"} <= set(public)
@@ -140,33 +140,43 @@ def _sql_texts(tree, consts):
 
 
 def test_only_the_guarded_transition_writes_document_state():
-    """The one SQL that sets document.state is UPDATE_SQL; it is used in Service._step only, after
-    Engine.fire decided, and a new document is written in its workflow's initial state."""
-    writers = []
+    """The SQL that sets document.state is in store/documents.py's save_step only; the one use
+    case that calls it writes the state the engine decided (Outcome.dest), after Engine.fire,
+    and a new document is written in the state of Engine.start (the workflow's initial)."""
+    writers = set()
     for path in sorted((ROOT / "ikuflow").rglob("*.py")):
         text = path.read_text()
         for m in re.finditer(r"UPDATE\s+document\s+SET\s+([^\"]*)\"?", text):
             if re.search(r"(^|[\s,(])state\s*=", m.group(1)):
-                writers.append(path.relative_to(ROOT).as_posix())
-    assert writers == ["ikuflow/service.py"], writers
-    src = (ROOT / "ikuflow" / "service.py").read_text()
-    tree = ast.parse(src)
-    uses = [fn.name for fn in ast.walk(tree) if isinstance(fn, ast.FunctionDef)
-            for n in ast.walk(fn) if isinstance(n, ast.Name) and n.id == "UPDATE_SQL"]
-    assert uses == ["_step"]
-    step = next(fn for fn in ast.walk(tree) if isinstance(fn, ast.FunctionDef) and fn.name == "_step")
-    step_src = ast.get_source_segment(src, step)
-    assert 0 <= step_src.index("eng.fire(") < step_src.index("UPDATE_SQL"), "the update must follow the engine's decision"
-    assert "out.dest" in step_src[step_src.index("UPDATE_SQL"):][:200], "the state written is the engine's dest"
-    row = next(fn for fn in ast.walk(tree) if isinstance(fn, ast.FunctionDef) and fn.name == "_document_row")
-    assert "wf.initial" in ast.get_source_segment(src, row)
-    assert src.count("INSERT INTO document ") == 1
+                writers.add(path.relative_to(ROOT).as_posix())
+    assert writers == {"ikuflow/store/documents.py"}, writers
+    repo = (ROOT / "ikuflow" / "store" / "documents.py").read_text()
+    tree = ast.parse(repo)
+    uses = {fn.name for fn in ast.walk(tree) if isinstance(fn, ast.FunctionDef)
+            for n in ast.walk(fn) if isinstance(n, ast.Name) and n.id in ("_UPDATE_SQL", "_STEP_SQL_PG")}
+    assert uses == {"save_step"}
+    callers = [path.relative_to(ROOT).as_posix() for path in sorted((ROOT / "ikuflow").rglob("*.py"))
+               if "save_step(" in path.read_text() and path != ROOT / "ikuflow" / "store" / "documents.py"]
+    assert callers == ["ikuflow/app/documents.py"], callers
+    src = (ROOT / "ikuflow" / "app" / "documents.py").read_text()
+    fns = {fn.name: ast.get_source_segment(src, fn) for fn in ast.walk(ast.parse(src))
+           if isinstance(fn, ast.FunctionDef)}
+    assert [n for n, body in fns.items() if "save_step(" in body] == ["_save"]
+    assert "out.dest" in fns["_save"] and "out.source" in fns["_save"], "the state written is the engine's"
+    decide = fns["_decide"]
+    assert 0 <= decide.index("eng.fire(") < decide.index("return cur, out"), "the outcome is the engine's"
+    for caller in ("advance", "advance_many"):
+        body = fns[caller]
+        assert body.index("_decide(") < body.index("_save("), caller
+    assert "eng.start(" in fns["_plan"] and "out.dest" in fns["_plan"]
+    package = "".join(p.read_text() for p in (ROOT / "ikuflow").rglob("*.py"))
+    assert package.count("INSERT INTO document ") == 1
 
 
 def test_the_machine_has_no_shortcut_around_the_events(seeded):
     from ikuflow.engine import Doc, Engine
     from ikuflow.errors import NotFound
-    from ikuflow.service import Service
+    from ikuflow.app.service import Service
 
     svc = Service()
     try:
@@ -630,7 +640,7 @@ def test_any_text_in_titles_comments_and_names_comes_back_as_it_went_in(seeded_t
     """The Service API with any text: what is stored and read back is the text itself."""
     from fuzzing import copy_db
     from ikuflow import admin
-    from ikuflow.service import Service
+    from ikuflow.app.service import Service
 
     path = tmp_path / f"text{next(_copies)}.db"
     copy_db(seeded_template, path)

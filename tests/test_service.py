@@ -131,7 +131,7 @@ def test_stale_version_is_a_conflict(svc, doc):
 def test_two_writers_racing_on_one_document_one_wins(svc, doc, monkeypatch):
     """Both read version 0; the rival commits while we decide; we get Conflict and write nothing."""
     from ikuflow.engine import Engine
-    from ikuflow.service import Service
+    from ikuflow.app.service import Service
 
     other = Service()
     real_fire = Engine.fire
@@ -158,7 +158,7 @@ def test_two_writers_racing_on_one_document_one_wins(svc, doc, monkeypatch):
 def test_a_busy_database_does_not_fail_an_unrelated_transition(svc, doc, monkeypatch):
     """Another writer commits a different document while we decide: we retry and go through."""
     from ikuflow.engine import Engine
-    from ikuflow.service import Service
+    from ikuflow.app.service import Service
 
     svc.new("pacitan", "hukum", 2026, SIGNING, COORD_HUKUM, at=utc("2026-01-12T09:00+07:00"))
     other = Service()

@@ -25,24 +25,29 @@ YEAR_MIN, YEAR_MAX = 1, 9999
 
 
 def at_option():
+    """The --at option: act as if it were this time (for tests and demos)."""
     return typer.Option(None, "--at", metavar="ISO-DATETIME", help=AT_HELP)
 
 
 def as_option():
+    """The --as option: who is acting (default IKUFLOW_USER)."""
     return typer.Option(None, "--as", metavar="EMAIL", envvar="IKUFLOW_USER", help=AS_HELP)
 
 
 def clock(at: str | None):
+    """The --at text as a naive UTC time (now when absent)."""
     from ikuflow.calendar import parse_at
 
     return parse_at(at)
 
 
 def emit_json(data: Any) -> None:
+    """Print ``data`` as JSON on stdout."""
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
 
 
 def console():
+    """A Rich console for stdout (full width when piped)."""
     from rich.console import Console
 
     # piped output is read by scripts and logs: do not cut it to 80 columns

@@ -18,6 +18,7 @@ person_app = typer.Typer(help="People and their roles (coordinator, secretariat,
 
 
 def register(app: typer.Typer) -> None:
+    """Add the directory commands to ``app``."""
     app.command("init")(init)
     app.command("backup", epilog="Example: ikuflow backup /var/backups/ikuflow-$(date +%F).db")(backup)
     app.add_typer(delegate_app, name="delegate")

@@ -27,13 +27,14 @@ EXAMPLES = {
 
 
 def register(app: typer.Typer) -> None:
+    """Add the document commands to ``app``."""
     for fn in (new, advance, status, list_, history, overdue, tick, serve, report, demo):
         name = fn.__name__.rstrip("_")
         app.command(name, epilog=EXAMPLES.get(name))(fn)
 
 
 def _service():
-    from ikuflow.service import Service
+    from ikuflow.app.service import Service
 
     return Service()
 
@@ -312,7 +313,7 @@ def report(office: str = typer.Option(None, "--office", help="This office and th
     the national office, with overdue counts and the share signed."""
     from pathlib import Path
 
-    from ikuflow import report as rep
+    from ikuflow.app import report as rep
 
     data = rep.build(_service(), office, year, workflow, clock(at))
     if html:

@@ -58,7 +58,7 @@ def _workflow(name_or_file: str | None, version: int | None):
     from ikuflow.errors import IkuflowError
 
     try:
-        from ikuflow.service import Service
+        from ikuflow.app.service import Service
 
         svc = Service()
     except IkuflowError:  # no database yet: fall back to the workflow files
@@ -169,7 +169,7 @@ def migrate(name: str = typer.Argument(..., help="Workflow name, e.g. iku."),
     history. Documents whose state no longer exists are listed and left alone.
     """
     from ikuflow.calendar import parse_at
-    from ikuflow.service import Service
+    from ikuflow.app.service import Service
 
     svc = Service()
     res = svc.migrate(name, dry_run, at=parse_at(at))

@@ -55,6 +55,7 @@ class _Unreadable(Exception):
 
 
 def hint(value: str, choices: list[str] | tuple[str, ...]) -> str:
+    """A 'did you mean' hint for ``value`` among ``choices`` (or the list of them)."""
     close = difflib.get_close_matches(str(value), list(choices), n=1, cutoff=0.6)
     if close:
         return f"did you mean '{close[0]}'?"

@@ -102,6 +102,7 @@ def render() -> str:
 
 
 def main() -> None:
+    """Print the workflow file reference (docs/workflow-reference.md is generated from it)."""
     sys.stdout.write(render())
 
 

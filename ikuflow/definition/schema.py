@@ -38,6 +38,7 @@ class Section:
 
     @property
     def keys(self) -> tuple[str, ...]:
+        """The keys the section allows."""
         return tuple(f.name for f in self.fields)
 
 
@@ -260,6 +261,7 @@ working:
 
 
 def section(key: str) -> Section:
+    """The schema section named ``name``."""
     for s in (*WORKFLOW_SECTIONS, CALENDAR):
         if s.key == key:
             return s

@@ -13,6 +13,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def config(url: str):
+    """Alembic's configuration for the database ``url``."""
     from alembic.config import Config
 
     cfg = Config()
@@ -22,6 +23,7 @@ def config(url: str):
 
 
 def head() -> str | None:
+    """The newest revision the package ships."""
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(config("")).get_current_head()

@@ -9,6 +9,7 @@ config = context.config
 
 
 def run() -> None:
+    """Run the migrations on the connection Alembic was given."""
     connection = config.attributes.get("connection")
     if connection is not None:
         _migrate(connection)

@@ -40,6 +40,7 @@ class Sink:
         self.controller: Controller | None = None
 
     def start(self) -> "Sink":
+        """Start the SMTP sink in its own thread."""
         import socket
 
         from aiosmtpd.controller import Controller
@@ -53,11 +54,13 @@ class Sink:
         return self
 
     def stop(self) -> None:
+        """Stop the SMTP sink."""
         if self.controller is not None:
             self.controller.stop()
 
     @property
     def messages(self) -> list:
+        """The messages received so far."""
         with self.handler.lock:
             return list(self.handler.messages)
 

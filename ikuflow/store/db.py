@@ -33,6 +33,7 @@ DEFAULT_URL = "sqlite:///ikuflow.db"
 
 
 def database_url(url: str | None = None) -> str:
+    """The database URL: ``url``, IKUFLOW_DATABASE_URL, or sqlite:///ikuflow.db."""
     url = url or os.environ.get("IKUFLOW_DATABASE_URL") or DEFAULT_URL
     if is_postgres(url):
         from urllib.parse import urlsplit
@@ -46,6 +47,7 @@ def database_url(url: str | None = None) -> str:
 
 
 def is_postgres(url: str) -> bool:
+    """Whether ``url`` names a PostgreSQL database."""
     return url.startswith(("postgresql://", "postgresql+psycopg://", "postgres://"))
 
 
@@ -314,6 +316,20 @@ def write(con: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 
 @contextmanager
+def savepoint(con) -> Iterator:
+    """A part of the caller's transaction that an error undoes alone (SAVEPOINT ... RELEASE)."""
+    con.execute("SAVEPOINT item")
+    try:
+        yield con
+    except BaseException:
+        if con.in_transaction:
+            con.execute("ROLLBACK TO item")
+            con.execute("RELEASE item")
+        raise
+    con.execute("RELEASE item")
+
+
+@contextmanager
 def transaction(url: str | None = None) -> Iterator:
     """A connection of its own inside one write transaction (:func:`write`), closed after."""
     con = connect(url)
@@ -397,6 +413,7 @@ def fmt_ts(dt: datetime | None) -> str | None:
 
 
 def parse_ts(value):
+    """A stored time (text on SQLite, datetime on PostgreSQL) as a naive UTC datetime."""
     from datetime import datetime
 
     if value is None or isinstance(value, datetime):

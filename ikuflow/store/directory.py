@@ -243,3 +243,68 @@ def delete_delegation(con, delegation_id: int) -> None:
 def end_delegation(con, delegation_id: int, ends: date) -> None:
     """Move a delegation's last day."""
     con.execute("UPDATE delegation SET ends = ? WHERE id = ?", (ends.isoformat(), delegation_id))
+
+
+# --- what the document use cases read: who holds which role, who acts for whom ------------------
+class Holder(NamedTuple):
+    """A person holding a role at an office (a coordinator's: in one division)."""
+
+    email: str
+    name: str
+    role: str
+    division: str | None
+
+
+class Actor(NamedTuple):
+    """One of a person's role assignments (role None: they hold none), with their name."""
+
+    role: str | None
+    office: str | None
+    division: str | None
+    name: str
+
+
+def version(con) -> str | None:
+    """The directory version (see :func:`bump_version`)."""
+    row = con.execute("SELECT value FROM meta WHERE key = 'directory_version'").fetchone()
+    return row[0] if row else None
+
+
+def actor(con, email: str) -> list[Actor]:
+    """The role assignments of the person ``email`` (one row with role None if they hold none;
+    no row if there is no such person)."""
+    return [Actor(*r) for r in con.execute(
+        "SELECT ra.role, ra.office_code, ra.division_code, p.name FROM person p"
+        " LEFT JOIN role_assignment ra ON ra.person_id = p.id WHERE p.email = ?", (email,))]
+
+
+def holders(con, office_code: str | None = None) -> dict[str, list[Holder]]:
+    """office -> the people holding a role there (of ``office_code`` only, when given)."""
+    out: dict[str, list[Holder]] = {}
+    for office, *rest in con.execute(
+            "SELECT ra.office_code, p.email, p.name, ra.role, ra.division_code FROM role_assignment ra"
+            " JOIN person p ON p.id = ra.person_id" + (" WHERE ra.office_code = ?" if office_code else ""),
+            (office_code,) if office_code else ()):
+        out.setdefault(office, []).append(Holder(*rest))
+    return out
+
+
+def delegators(con, delegate: str, day: date) -> list[str]:
+    """The e-mails of the people ``delegate`` acts for on ``day``, oldest delegation first."""
+    d = day.isoformat()
+    return [r[0] for r in con.execute(
+        "SELECT p.email FROM delegation d JOIN person p ON p.id = d.delegator_id"
+        " JOIN person a ON a.id = d.delegate_id WHERE a.email = ? AND d.starts <= ? AND d.ends >= ?"
+        " ORDER BY d.id", (delegate, d, d))]
+
+
+def acting(con, first: date, last: date) -> dict[str, list[tuple[str, str, str, str]]]:
+    """delegator e-mail -> [(delegate e-mail, name, starts, ends)] of the delegations holding on
+    any day from ``first`` to ``last``."""
+    out: dict[str, list[tuple[str, str, str, str]]] = {}
+    for delegator, email, name, starts, ends in con.execute(
+            "SELECT p.email, a.email, a.name, d.starts, d.ends FROM delegation d"
+            " JOIN person p ON p.id = d.delegator_id JOIN person a ON a.id = d.delegate_id"
+            " WHERE d.starts <= ? AND d.ends >= ?", (last.isoformat(), first.isoformat())):
+        out.setdefault(delegator, []).append((email, name, str(starts), str(ends)))
+    return out

@@ -93,12 +93,14 @@ class Connection:
                                "(or set IKUFLOW_DATABASE_URL)")
 
     def execute(self, sql: str, params=()):
+        """Run one statement; a cursor with its rows."""
         cur = self.raw.cursor(binary=True)  # rows in binary: no text to parse (a fifth off a claim)
         with _driver_errors():
             cur.execute(translate(sql), params or None)
         return cur
 
     def executemany(self, sql: str, seq):
+        """Run one statement for each parameter tuple of ``seq``."""
         seq = list(seq)
         cur = self.raw.cursor()
         if seq:
@@ -108,11 +110,13 @@ class Connection:
 
     @property
     def in_transaction(self) -> bool:
+        """Whether a transaction is open on the connection."""
         from psycopg.pq import TransactionStatus
 
         return self.raw.info.transaction_status != TransactionStatus.IDLE
 
     def close(self) -> None:
+        """Close the connection."""
         self.raw.close()
 
     def __del__(self) -> None:  # as sqlite3 does: a connection dropped unclosed closes quietly

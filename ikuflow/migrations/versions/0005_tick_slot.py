@@ -19,7 +19,7 @@ branch_labels = None
 depends_on = None
 
 NEXT = sa.text("next_action_at IS NOT NULL")
-SLOTS = 16  # frozen here: ikuflow.service.TICK_SLOTS and tick_slot() must agree with it
+SLOTS = 16  # frozen here: ikuflow.store.documents.TICK_SLOTS and tick_slot() must agree with it
 
 
 def upgrade() -> None:

@@ -13,6 +13,7 @@ from datetime import date, datetime
 
 from ikuflow.calendar import fmt_local, now_utc, to_local
 from ikuflow.errors import NotFound
+from ikuflow.store import documents
 from ikuflow.store.db import fmt_ts
 
 STATE_SHORT = {"draft": "D", "division_review": "R", "synchronized": "S", "chair_approved": "A",
@@ -28,9 +29,11 @@ class Cell:
 
     @property
     def total(self) -> int:
+        """How many documents the cell holds."""
         return sum(self.states.values())
 
     def add(self, other: "Cell") -> None:
+        """Add another cell's counts to this one."""
         for s, n in other.states.items():
             self.states[s] = self.states.get(s, 0) + n
         self.overdue += other.overdue
@@ -47,17 +50,9 @@ def build(svc, office: str | None = None, year: int | None = None, workflow: str
     wf = svc.engine(workflow, version).workflow
     states = list(wf.states)
     final = [s for s in states if s in wf.final]
-    where = "workflow_name = ?"
-    args: list[str | int] = [fmt_ts(now), workflow]
-    if year is not None:
-        where += " AND year = ?"
-        args.append(year)
     own: dict = {}
     signing_dates = set()
-    for off, div, state, n, late, signing in svc.con.execute(
-            "SELECT office_code, division_code, state, count(*),"
-            " CAST(sum(CASE WHEN due_at IS NOT NULL AND due_at < ? THEN 1 ELSE 0 END) AS INTEGER), max(signing_date)"
-            f" FROM document WHERE {where} GROUP BY office_code, division_code, state", args):
+    for off, div, state, n, late, signing in documents.counts(svc.con, workflow, year, now):
         cell = own.setdefault(off, {}).setdefault(div, Cell())
         cell.states[state] = cell.states.get(state, 0) + n
         cell.overdue += late
@@ -103,6 +98,7 @@ def build(svc, office: str | None = None, year: int | None = None, workflow: str
 
 
 def as_json(data: dict) -> dict:
+    """The report's data as ``report --json`` prints it."""
     return {"workflow": data["workflow"], "year": data["year"], "states": data["states"],
             "divisions": data["divisions"], "at": fmt_ts(data["now"]),
             "offices": [{"code": r["code"], "name": r["name"], "level": r["level"], "depth": r["depth"],
@@ -142,6 +138,7 @@ def timeline(data: dict, max_offices: int = 40) -> dict:
 
 
 def render_html(data: dict) -> str:
+    """The report as one self-contained HTML page (no external assets)."""
     from pathlib import Path
 
     from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
