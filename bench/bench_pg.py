@@ -31,6 +31,15 @@ Budgets (issue 7, "Budgets"; ../shared/anchors/README.md, item 4 and section 5):
    together; throughput = all transitions / (last finish - first start). No budget is set by
    issue 7 for this one: the ratio to pgbench is the figure.
 
+3. One ``Service.advance`` with the database 0.5 ms away in each direction (issue 15), as if on
+   another host: bench/tcp_delay.py, a TCP proxy in a child process that delays every chunk by
+   0.5 ms each way and counts round trips (client data, then the server's answer), sits between
+   ikuflow and the server. About 400 transitions of the same walk as part 2, one at a time,
+   interleaved with the same walk on a direct connection and with a ``SELECT 1`` through the link
+   (the link's real round trip). Budgets: median advance <= 3.5 ms through the link, at most 3
+   round trips per advance. Figures: median / p90 / p99 ms, round trips per advance (median,
+   max, by event).
+
 The server: a throw-away PostgreSQL cluster started here with tests/pgcluster.py
 ``Cluster(fast=False)`` (fsync, synchronous_commit and full_page_writes at their defaults: on),
 with the anchor's pg_start.sh memory settings (shared_buffers=512MB, work_mem=64MB), stopped at
@@ -39,7 +48,8 @@ the end. Everything runs on the same 2-core machine, so variants are interleaved
 
 Usage (from /work/main, with the project's virtualenv; about 8-10 minutes):
     .venv/bin/python bench/bench_pg.py [--rows 1000000] [--runs 9] [--rounds 3] [--quick]
-        [--only overdue,tx] [--markdown FILE] [--anchors /work/shared/anchors]
+        [--only overdue,tx,advance] [--link-n 400] [--delay-ms 0.5] [--markdown FILE]
+        [--anchors /work/shared/anchors]
 """
 
 from __future__ import annotations
@@ -80,6 +90,28 @@ def people_of(office: str) -> list[tuple]:
     return out
 
 
+def service_class():
+    """``Service`` wherever the package keeps it (ikuflow.app, ikuflow.app.service, or the old
+    ikuflow.service)."""
+    try:
+        from ikuflow.app import Service  # type: ignore[attr-defined]
+    except ImportError:
+        try:
+            from ikuflow.app.service import Service
+        except ImportError:
+            from ikuflow.service import Service
+    return Service
+
+
+def tick_slots():
+    """(TICK_SLOTS, tick_slot) from the store, or from the old ikuflow.service."""
+    try:
+        from ikuflow.store.documents import TICK_SLOTS, tick_slot
+    except ImportError:
+        from ikuflow.service import TICK_SLOTS, tick_slot
+    return TICK_SLOTS, tick_slot
+
+
 def actor(event: str, office: str, division: str) -> str:
     role = ROLE_OF[event]
     if role == "coordinator":
@@ -93,9 +125,7 @@ def worker(config_path: str) -> None:
     its own documents with Service.advance, write what it did and when."""
     cfg = json.loads(Path(config_path).read_text())
     os.environ["IKUFLOW_DATABASE_URL"] = cfg["url"]
-    from ikuflow.service import Service
-
-    svc = Service(cfg["url"])
+    svc = service_class()(cfg["url"])
 
     def walk(plan):
         done = 0
@@ -145,7 +175,10 @@ ap.add_argument("--rounds", type=int, default=None, help="timed rounds of part 2
 ap.add_argument("--docs", type=int, default=None, help="documents per client process in part 2 (default 500; 100 with --quick)")
 ap.add_argument("--seconds", type=int, default=10, help="pgbench -T (default 10; 3 with --quick)")
 ap.add_argument("--quick", action="store_true", help="a smoke run (the budgets are for 1,000,000 documents)")
-ap.add_argument("--only", default="overdue,tx", help="comma-separated subset of: overdue, tx")
+ap.add_argument("--only", default="overdue,tx,advance", help="comma-separated subset of: overdue, tx, advance")
+ap.add_argument("--link-n", type=int, default=None,
+                help="timed transitions of part 3, each way (default about 420; about 100 with --quick)")
+ap.add_argument("--delay-ms", type=float, default=0.5, help="part 3: the link's one-way delay (default 0.5)")
 ap.add_argument("--markdown", metavar="FILE", help="also write the report to FILE")
 ap.add_argument("--anchors", default=os.environ.get("IKU_ANCHORS", "/work/shared/anchors"),
                 help="folder of the anchor scripts")
@@ -155,6 +188,9 @@ ROUNDS = args.rounds or (1 if args.quick else 3)
 DOCS = args.docs or (100 if args.quick else 500)
 SECONDS = 3 if args.quick and args.seconds == 10 else args.seconds
 CLIENTS = (1, 2, 4)
+LINK_N = args.link_n or (100 if args.quick else 400)
+DELAY_MS = args.delay_ms
+LINK_BUDGET_MS, LINK_BUDGET_RT = 3.5, 3  # issue 15, with the database 0.5 ms away each way
 ONLY = set(args.only.split(","))
 SCRATCH = Path(tempfile.mkdtemp(prefix="ikuflow-bench-pg-"))
 os.environ["IKUFLOW_WORKFLOWS"] = str(WORKFLOWS)
@@ -222,8 +258,9 @@ def load_ikuflow(pg, url: str) -> None:
     import psycopg
 
     from ikuflow import admin
-    from ikuflow.service import tick_slot
     from ikuflow.store.pg import conninfo
+
+    _, tick_slot = tick_slots()
 
     pg.execute("CREATE DATABASE ikuflow")
     t0 = time.perf_counter()
@@ -312,11 +349,12 @@ def plan_of(execute, sql, params) -> str:
 def part_overdue(pg) -> list[str]:
     import psycopg
 
-    from ikuflow.service import TICK_SLOTS, Service
     from ikuflow.store.db import connect
     from ikuflow.store.pg import translate
     from sqlcapture import claim_calls
 
+    Service = service_class()
+    TICK_SLOTS, _ = tick_slots()
     a_dsn = f"host=127.0.0.1 port={pg.port} user=postgres dbname=anchor"
     ik_url = pg.url("ikuflow")
     t0 = time.perf_counter()
@@ -484,6 +522,24 @@ def part_overdue(pg) -> list[str]:
     return out
 
 
+def load_directory(url: str, codes: list[str]) -> None:
+    """The national office 'ri' with an admin, and under it the offices ``codes``, each with
+    people_of(code), through ikuflow's own directory import."""
+    import yaml
+
+    from ikuflow.app.directory import import_file
+
+    rows = {"offices": [{"code": "ri", "name": "Bawaslu RI", "level": "national"}]
+            + [{"code": c, "name": f"Bawaslu {c}", "parent": "ri", "tz": "Asia/Jakarta", "level": "kabupaten"}
+               for c in codes],
+            "people": [{"email": "admin@ri.example.id", "name": "Admin", "role": "admin", "office": "ri"}]
+            + [{"email": e, "name": n, "role": r, "office": c, **({"division": d} if d else {})}
+               for c in codes for e, n, r, d in people_of(c)]}
+    path = SCRATCH / f"directory-{url.rsplit('/', 1)[1]}.yaml"
+    path.write_text(yaml.safe_dump(rows), encoding="utf-8")
+    import_file(path, url=url)
+
+
 # ================================================================ part 2: transitions per second
 def pgbench(pg, *opts: str) -> str:
     cmd = [str(pg.bin / "pgbench"), "-h", "127.0.0.1", "-p", str(pg.port), "-U", "postgres", *opts, "pgbench"]
@@ -497,9 +553,9 @@ def pgbench(pg, *opts: str) -> str:
 
 def part_tx(pg) -> list[str]:
     from ikuflow import admin
-    from ikuflow.app.directory import import_file
-    from ikuflow.service import Service
     from ikuflow.store.db import connect
+
+    Service = service_class()
 
     url = pg.url("ikuflow_tx")
     pg.execute("CREATE DATABASE ikuflow_tx")
@@ -508,16 +564,7 @@ def part_tx(pg) -> list[str]:
     admin.init(url=url, directory=WORKFLOWS)
     per_proc = DOCS // len(DIVISIONS)
     offices = {p: [f"p{p}-warm"] + [f"p{p}-k{i:03d}" for i in range(per_proc)] for p in range(max(CLIENTS))}
-    rows = {"offices": [{"code": "ri", "name": "Bawaslu RI", "level": "national"}]
-            + [{"code": c, "name": f"Bawaslu {c}", "parent": "ri", "tz": "Asia/Jakarta", "level": "kabupaten"}
-               for cs in offices.values() for c in cs],
-            "people": [{"email": "admin@ri.example.id", "name": "Admin", "role": "admin", "office": "ri"}]
-            + [{"email": e, "name": n, "role": r, "office": c, **({"division": d} if d else {})}
-               for cs in offices.values() for c in cs for e, n, r, d in people_of(c)]}
-    import yaml
-
-    (SCRATCH / "directory.yaml").write_text(yaml.safe_dump(rows), encoding="utf-8")
-    import_file(SCRATCH / "directory.yaml", url=url)
+    load_directory(url, [c for cs in offices.values() for c in cs])
     plan = transition_plan(DOCS)  # (doc number, event, from, to), documents interleaved
     n_per_proc = len(plan)
     years = iter(range(2000, 2026))  # a year of its own per run, signed in that (past) year
@@ -621,11 +668,145 @@ def part_tx(pg) -> list[str]:
     return out
 
 
+# ================================================================ part 3: advance over a slow link
+def pct(xs, q: float) -> float:
+    """The q-th percentile (0..100) of xs, nearest rank."""
+    v = sorted(xs)
+    return v[min(len(v) - 1, max(0, round(q / 100 * len(v) + 0.5) - 1))]
+
+
+def part_advance(pg) -> list[str]:
+    """One ``Service.advance`` with the database DELAY_MS away each way (bench/tcp_delay.py in
+    a child process between the client and the server), next to the same call on a direct
+    connection and to ``SELECT 1`` through the same link; the proxy counts the round trips of
+    each call."""
+    from tcp_delay import DelayProxy  # next to this script
+
+    from ikuflow import admin
+
+    Service = service_class()
+    url = pg.url("ikuflow_link")
+    pg.execute("CREATE DATABASE ikuflow_link")
+    admin.init(url=url, directory=WORKFLOWS)
+    n_offices = -(-LINK_N // (4 * len(DIVISIONS)))  # a document makes 4.2 transitions on average
+    codes = ["l-warm"] + [f"l{i:03d}" for i in range(n_offices)]
+    load_directory(url, codes)
+    years = {"link": 2001, "direct": 2002}  # one set of documents per variant, walked alike
+
+    def steps(year: int, office_codes: list[str]) -> list[tuple]:
+        docs = [(f"{o}-{d}-{year}", o, d) for o in office_codes for d in DIVISIONS]
+        return [(docs[i - 1][0], EVENT_OF[ev], docs[i - 1][1], docs[i - 1][2], to)
+                for i, ev, _frm, to in transition_plan(len(docs))]
+
+    setup = Service(url)
+    for year in years.values():
+        setup.new_many(year, date(year, 1, 28), "admin@ri.example.id", offices=codes)
+    setup.close()
+    plans = {v: steps(y, codes[1:]) for v, y in years.items()}
+    warm = {v: steps(y, codes[:1]) for v, y in years.items()}
+    n = len(plans["link"])
+
+    res: dict[str, list] = {"link": [], "direct": [], "select1": [], "rt": [], "rt_select1": [], "event": []}
+    sent = delay_ns = 0
+    with DelayProxy("127.0.0.1", pg.port, DELAY_MS) as link:
+        link_url = re.sub(r"@([^/:]+):(\d+)/", f"@127.0.0.1:{link.port}/", url)
+        svc = {"link": Service(link_url), "direct": Service(url)}  # each connects once, here
+        con = svc["link"].con
+
+        def one(variant: str, step: tuple) -> float:
+            key, event, office, division, to = step
+            comment = "Indikator belum sesuai Renstra" if event == "send_back" else None
+            t = time.perf_counter()
+            got = svc[variant].advance(key, event, actor(event, office, division), comment)
+            dt = (time.perf_counter() - t) * 1e3
+            if got["state"] != to:
+                raise SystemExit(f"{key} {event}: {got['state']} != {to}")
+            return dt
+
+        def select1() -> float:
+            t = time.perf_counter()
+            con.execute("SELECT 1").fetchone()
+            return (time.perf_counter() - t) * 1e3
+
+        for a, b in zip(warm["link"], warm["direct"]):  # engines, queues, the directory, prepared statements
+            one("link", a)
+            one("direct", b)
+            select1()
+        print(f"part 3: {n} transitions each through the link and direct, interleaved with SELECT 1 "
+              f"through the link ...", flush=True)
+        gc.collect()
+        for i, (a, b) in enumerate(zip(plans["link"], plans["direct"])):
+            link.reset()
+            res["link"].append(one("link", a))
+            got = link.counts()
+            res["rt"].append(got["round_trips"])
+            res["event"].append(a[1])
+            sent += got["sent_chunks"]
+            delay_ns += got["delay_ns_total"]
+            res["direct"].append(one("direct", b))
+            link.reset()
+            res["select1"].append(select1())
+            res["rt_select1"].append(link.round_trips)
+            if (i + 1) % 100 == 0:
+                print(f"  {i + 1}/{n}: advance through the link {med(res['link'][-100:]):.2f} ms, direct "
+                      f"{med(res['direct'][-100:]):.2f} ms, SELECT 1 {med(res['select1'][-100:]):.2f} ms, "
+                      f"round trips {med(res['rt'][-100:]):g}", flush=True)
+        for s in svc.values():
+            s.close()
+    one_way = delay_ns / sent / 1e6 if sent else float("nan")
+
+    def ms(xs) -> str:
+        return f"{med(xs):.2f} / {pct(xs, 90):.2f} / {pct(xs, 99):.2f}"
+
+    adv_ok = med(res["link"]) <= LINK_BUDGET_MS
+    rt_ok = max(res["rt"]) <= LINK_BUDGET_RT
+    rtt = med(res["select1"])
+    out = [f"- {n} transitions through `Service.advance` over a link of {DELAY_MS:g} ms each way "
+           f"(bench/tcp_delay.py in a child process; its chunks really waited {one_way:.3f} ms on "
+           "average), interleaved one by one with the same walk on a direct connection (127.0.0.1, "
+           "no proxy) and with one `SELECT 1` through the link on the Service's own connection. Each "
+           "Service connected once, before the timing; only `advance()` is timed. Documents: the "
+           "anchors' common.transition_plan (draft -> submit -> synchronize -> approve -> sign, every "
+           f"10th sent back once), {len(warm['link'])} warm-up transitions per variant first. "
+           "Round trips: the proxy's count of turns (client data, then the server's answer) during "
+           f"each call, reset before it. Load average at the end: {os.getloadavg()[0]:.1f} (2 cores; "
+           "the round trips do not depend on it, the times do).", ""]
+    out.append("| figure | through the link | direct | budget | verdict |")
+    out.append("|---|---|---|---|---|")
+    out.append(f"| advance ms, median / p90 / p99 | {ms(res['link'])} | {ms(res['direct'])} | "
+               f"median <= {LINK_BUDGET_MS:g} ms | {'PASS' if adv_ok else 'FAIL'} |")
+    out.append(f"| round trips per advance, median / max | {med(res['rt']):g} / {max(res['rt'])} | - | "
+               f"max <= {LINK_BUDGET_RT} | {'PASS' if rt_ok else 'FAIL'} |")
+    out.append(f"| SELECT 1 ms (the link's real round trip), median / p90 / p99 | {ms(res['select1'])} | - | - | "
+               f"info (round trips counted: {med(res['rt_select1']):g} / {max(res['rt_select1'])}) |")
+    extra = med(res["link"]) - med(res["direct"])
+    out.append(f"| advance through the link - direct, medians, in SELECT 1 round trips | {extra:.2f} ms = "
+               f"{extra / rtt:.1f} x {rtt:.2f} ms | - | - | info |")
+    out.append("")
+    out.append("By event (through the link): " + "; ".join(
+        f"{ev} x{len(ix)}: {med([res['link'][i] for i in ix]):.2f} ms, round trips "
+        f"{'/'.join(str(k) for k in sorted({res['rt'][i] for i in ix}))}"
+        for ev, ix in ((ev, [i for i, e in enumerate(res["event"]) if e == ev])
+                       for ev in dict.fromkeys(res["event"]))))
+    out.append("")
+    out.append("Round trips per advance, how often: " + ", ".join(
+        f"{k}: {res['rt'].count(k)}" for k in sorted(set(res["rt"]))) + ".")
+    out.append("")
+    out.append(f"- budget: one advance over a {DELAY_MS:g} ms link, median {med(res['link']):.2f} ms <= "
+               f"{LINK_BUDGET_MS:g} ms: {'PASS' if adv_ok else 'FAIL'}")
+    out.append(f"- budget: round trips per advance, max {max(res['rt'])} <= {LINK_BUDGET_RT}: "
+               f"{'PASS' if rt_ok else 'FAIL'}")
+    return out
+
+
 # ================================================================ main
 def main() -> None:
     from pgcluster import Cluster
 
-    say(f"# ikuflow on PostgreSQL: {N:,} documents, side by side with anchor b5 (pg) and pgbench")
+    parts = [t for k, t in (("overdue", f"{N:,} documents, side by side with anchor b5 (pg)"),
+                            ("tx", "transitions/s next to pgbench"),
+                            ("advance", f"advance over a {DELAY_MS:g} ms link")) if k in ONLY]
+    say("# ikuflow on PostgreSQL: " + "; ".join(parts))
     say()
     say(f"- {env_line()}")
     say(f"- command: `{' '.join([Path(sys.executable).name] + sys.argv)}`; started {datetime.now():%Y-%m-%d %H:%M}")
@@ -656,6 +837,15 @@ def main() -> None:
             say(f"{ROUNDS} timed rounds after 1 warm-up round; median [min..max] over rounds; ratios within a round.")
             say()
             for line in part_tx(pg):
+                say(line)
+            say()
+        if "advance" in ONLY:
+            say(f"## 3. One advance with the database {DELAY_MS:g} ms away each way (a delaying TCP proxy)")
+            say()
+            say(f"Budgets (issue 15): one `advance` in at most {LINK_BUDGET_MS:g} ms (median), with at most "
+                f"{LINK_BUDGET_RT} network round trips (max).")
+            say()
+            for line in part_advance(pg):
                 say(line)
             say()
     finally:
