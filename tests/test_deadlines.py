@@ -96,12 +96,15 @@ def test_after_three_days_down_one_pass_sends_each_missed_reminder_once(svc, par
             ("escalation", "2026-01-25 09:00"): sorted([coord, SECR, CHAIR, PROV])}
     # the secretariat, the chair and the province are told about both documents in one digest each
     assert res["emails"] == 5
-    digests = svc.con.execute("SELECT recipient, payload, subject FROM outbox WHERE kind = 'digest'"
+    digests = svc.con.execute("SELECT recipient, payload, template FROM outbox WHERE kind = 'digest'"
                               " AND status = 'pending' ORDER BY recipient").fetchall()
     assert [r[0] for r in digests] == sorted([SECR, CHAIR, PROV])
-    for _, payload, subject in digests:
+    from ikuflow.notify.render import Renderer
+
+    for _, payload, template in digests:  # intents: the sender renders them as here
         assert sorted(json.loads(payload)["keys"]) == ["pacitan-hukum-2026", "pacitan-sdmo-2026"]
-        assert subject == "[IKU] 2 dokumen menunggu tindakan Anda"
+        assert Renderer().render(template, json.loads(payload)["context"]).subject == \
+            "[IKU] 2 dokumen menunggu tindakan Anda"
     assert svc.con.execute("SELECT count(*) FROM outbox WHERE status = 'merged'").fetchone()[0] == 6
     assert svc.tick(at=datetime(2026, 1, 25, 13))["emails"] == 0
     assert svc.tick(at=datetime(2026, 1, 26, 9, 0))["emails"] == 5  # the next daily escalation

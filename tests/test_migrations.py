@@ -101,7 +101,7 @@ def test_init_upgrades_a_database_of_the_previous_schema_and_loses_nothing(datab
 
     p = run_ikuflow("init")
     assert p.returncode == 0, p.stderr
-    assert "upgraded" in p.stdout and "0001 -> 0005" in p.stdout
+    assert "upgraded" in p.stdout and "0001 -> 0006" in p.stdout
 
     con = db()
     added = {"history": ("version",), "document": ("queue_id", "tick_slot")}  # by 0002, 0004 and 0005

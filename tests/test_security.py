@@ -117,7 +117,8 @@ def test_the_state_options_only_select_documents(cli, doc):
 
 
 SERVICE_STATE_PARAMS = {("list", "state"): "a filter: documents in that state",
-                        ("advance_many", "items"): "(key, event, comment) triples, each through _step"}
+                        ("advance_many", "items"): "(key, event, comment) triples, each through _decide",
+                        ("queue_id", "state"): "looks up the queue of a state (a step passes the engine's dest)"}
 
 
 def test_no_service_method_takes_a_state_to_set():

@@ -156,7 +156,8 @@ def test_two_writers_racing_on_one_document_one_wins(svc, doc, monkeypatch):
 
 @pytest.mark.backends("sqlite")  # a stale WAL snapshot; PostgreSQL's row locks never see one
 def test_a_busy_database_does_not_fail_an_unrelated_transition(svc, doc, monkeypatch):
-    """Another writer commits a different document while we decide: we retry and go through."""
+    """Another writer commits a different document while we decide: we go through, deciding once
+    (the read is not part of the write transaction; the write checks the version read)."""
     from ikuflow.engine import Engine
     from ikuflow.app.service import Service
 
@@ -176,7 +177,7 @@ def test_a_busy_database_does_not_fail_an_unrelated_transition(svc, doc, monkeyp
         assert svc.advance(doc, "submit", COORD, at=utc(AT["submit"]))["version"] == 1
     finally:
         other.close()
-    assert calls.count(doc) == 2  # the stale snapshot was refused once, then retried
+    assert calls.count(doc) == 1  # nothing to retry: the rival's commit does not touch this document
     assert counts(svc, doc) == (2, 1)
 
 

@@ -143,7 +143,7 @@ def render_html(data: dict) -> str:
 
     from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-    env = Environment(loader=FileSystemLoader(str(Path(__file__).parent / "templates")),
+    env = Environment(loader=FileSystemLoader(str(Path(__file__).parent.parent / "templates")),
                       undefined=StrictUndefined, autoescape=select_autoescape(["html"]))
     tl = timeline(data)
     span = ((tl["end"] - tl["start"]).total_seconds() or 1.0) if tl["start"] else 1.0

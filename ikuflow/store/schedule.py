@@ -49,16 +49,13 @@ def claim(con: Any, slot: int, now: datetime, limit: int) -> list[Claimed]:
             con.execute(_CLAIM_SQL, (slot, fmt_ts(now), limit)).fetchall()]
 
 
-def _in(ids: Sequence[int]) -> str:
-    return ",".join("?" * len(ids))
-
-
 def details(con: Any, ids: Sequence[int]) -> dict[int, tuple[str, str, int, str]]:
     """id -> (key, title, year, signing date) of documents ``ids``."""
     if not ids:
         return {}
     return {r[0]: r[1:] for r in con.execute(
-        f"SELECT id, key, title, year, signing_date FROM document WHERE id IN ({_in(ids)})", list(ids))}
+        "SELECT id, key, title, year, signing_date FROM document WHERE id IN (%s)" % ",".join("?" * len(ids)),
+        list(ids))}
 
 
 def move_next_actions(con: Any, moves: Iterable[tuple[datetime | None, int, Any]]) -> None:
@@ -72,7 +69,8 @@ def versions(con: Any, ids: Sequence[int]) -> dict[int, int]:
     """id -> version now, of documents ``ids``."""
     if not ids:
         return {}
-    return dict(con.execute(f"SELECT id, version FROM document WHERE id IN ({_in(ids)})", list(ids)).fetchall())
+    return dict(con.execute("SELECT id, version FROM document WHERE id IN (%s)" % ",".join("?" * len(ids)),
+                            list(ids)).fetchall())
 
 
 class Held(NamedTuple):
