@@ -692,6 +692,7 @@ def part_advance(pg) -> list[str]:
     codes = ["l-warm"] + [f"l{i:03d}" for i in range(n_offices)]
     load_directory(url, codes)
     years = {"link": 2001, "direct": 2002}  # one set of documents per variant, walked alike
+    again = {"link": 2003, "direct": 2004}  # then the same walk again, in offices the Service has seen
 
     def steps(year: int, office_codes: list[str]) -> list[tuple]:
         docs = [(f"{o}-{d}-{year}", o, d) for o in office_codes for d in DIVISIONS]
@@ -699,12 +700,12 @@ def part_advance(pg) -> list[str]:
                 for i, ev, _frm, to in transition_plan(len(docs))]
 
     setup = Service(url)
-    for year in years.values():
+    for year in [*years.values(), *again.values()]:
         setup.new_many(year, date(year, 1, 28), "admin@ri.example.id", offices=codes)
     setup.close()
-    plans = {v: steps(y, codes[1:]) for v, y in years.items()}
+    plans = {v: steps(y, codes[1:]) + steps(again[v], codes[1:]) for v, y in years.items()}
     warm = {v: steps(y, codes[:1]) for v, y in years.items()}
-    n = len(plans["link"])
+    n = len(plans["link"]) // 2
 
     res: dict[str, list] = {"link": [], "direct": [], "select1": [], "rt": [], "rt_select1": [], "event": []}
     sent = delay_ns = 0
@@ -733,22 +734,22 @@ def part_advance(pg) -> list[str]:
             one("direct", b)
             select1()
         print(f"part 3: {n} transitions each through the link and direct, interleaved with SELECT 1 "
-              f"through the link ...", flush=True)
+              f"through the link, then the same walk again ...", flush=True)
         gc.collect()
         for i, (a, b) in enumerate(zip(plans["link"], plans["direct"])):
             link.reset()
             res["link"].append(one("link", a))
             got = link.counts()
             res["rt"].append(got["round_trips"])
-            res["event"].append(a[1])
+            res["event"].append(a[1] if i < n else "")
             sent += got["sent_chunks"]
             delay_ns += got["delay_ns_total"]
             res["direct"].append(one("direct", b))
             link.reset()
             res["select1"].append(select1())
             res["rt_select1"].append(link.round_trips)
-            if (i + 1) % 100 == 0:
-                print(f"  {i + 1}/{n}: advance through the link {med(res['link'][-100:]):.2f} ms, direct "
+            if (i + 1) % 200 == 0:
+                print(f"  {i + 1}/{2 * n}: advance through the link {med(res['link'][-100:]):.2f} ms, direct "
                       f"{med(res['direct'][-100:]):.2f} ms, SELECT 1 {med(res['select1'][-100:]):.2f} ms, "
                       f"round trips {med(res['rt'][-100:]):g}", flush=True)
         for s in svc.values():
@@ -758,28 +759,36 @@ def part_advance(pg) -> list[str]:
     def ms(xs) -> str:
         return f"{med(xs):.2f} / {pct(xs, 90):.2f} / {pct(xs, 99):.2f}"
 
-    adv_ok = med(res["link"]) <= LINK_BUDGET_MS
-    rt_ok = max(res["rt"]) <= LINK_BUDGET_RT
+    adv_ok = med(res["link"][:n]) <= LINK_BUDGET_MS
+    rt_ok = max(res["rt"][:n]) <= LINK_BUDGET_RT
     rtt = med(res["select1"])
+    first, second = slice(0, n), slice(n, 2 * n)
     out = [f"- {n} transitions through `Service.advance` over a link of {DELAY_MS:g} ms each way "
            f"(bench/tcp_delay.py in a child process; its chunks really waited {one_way:.3f} ms on "
            "average), interleaved one by one with the same walk on a direct connection (127.0.0.1, "
            "no proxy) and with one `SELECT 1` through the link on the Service's own connection. Each "
            "Service connected once, before the timing; only `advance()` is timed. Documents: the "
            "anchors' common.transition_plan (draft -> submit -> synchronize -> approve -> sign, every "
-           f"10th sent back once), {len(warm['link'])} warm-up transitions per variant first. "
+           f"10th sent back once), {len(warm['link'])} warm-up transitions per variant first. The "
+           "budget rows are this first walk, in which most calls are the Service's first in their "
+           "office, division or state (what it reads once and keeps: roles, people, queues). Then "
+           f"the same walk again on {n} other documents in the same offices, for information. "
            "Round trips: the proxy's count of turns (client data, then the server's answer) during "
            f"each call, reset before it. Load average at the end: {os.getloadavg()[0]:.1f} (2 cores; "
            "the round trips do not depend on it, the times do).", ""]
     out.append("| figure | through the link | direct | budget | verdict |")
     out.append("|---|---|---|---|---|")
-    out.append(f"| advance ms, median / p90 / p99 | {ms(res['link'])} | {ms(res['direct'])} | "
+    out.append(f"| advance ms, median / p90 / p99 | {ms(res['link'][first])} | {ms(res['direct'][first])} | "
                f"median <= {LINK_BUDGET_MS:g} ms | {'PASS' if adv_ok else 'FAIL'} |")
-    out.append(f"| round trips per advance, median / max | {med(res['rt']):g} / {max(res['rt'])} | - | "
-               f"max <= {LINK_BUDGET_RT} | {'PASS' if rt_ok else 'FAIL'} |")
+    out.append(f"| round trips per advance, median / max | {med(res['rt'][first]):g} / {max(res['rt'][first])} | "
+               f"- | max <= {LINK_BUDGET_RT} | {'PASS' if rt_ok else 'FAIL'} |")
+    out.append(f"| the same walk again (offices seen): advance ms, median / p90 / p99 | {ms(res['link'][second])} | "
+               f"{ms(res['direct'][second])} | - | info |")
+    out.append(f"| the same walk again: round trips per advance, median / max | {med(res['rt'][second]):g} / "
+               f"{max(res['rt'][second])} | - | - | info |")
     out.append(f"| SELECT 1 ms (the link's real round trip), median / p90 / p99 | {ms(res['select1'])} | - | - | "
                f"info (round trips counted: {med(res['rt_select1']):g} / {max(res['rt_select1'])}) |")
-    extra = med(res["link"]) - med(res["direct"])
+    extra = med(res["link"][:n]) - med(res["direct"][:n])
     out.append(f"| advance through the link - direct, medians, in SELECT 1 round trips | {extra:.2f} ms = "
                f"{extra / rtt:.1f} x {rtt:.2f} ms | - | - | info |")
     out.append("")
@@ -787,14 +796,15 @@ def part_advance(pg) -> list[str]:
         f"{ev} x{len(ix)}: {med([res['link'][i] for i in ix]):.2f} ms, round trips "
         f"{'/'.join(str(k) for k in sorted({res['rt'][i] for i in ix}))}"
         for ev, ix in ((ev, [i for i, e in enumerate(res["event"]) if e == ev])
-                       for ev in dict.fromkeys(res["event"]))))
+                       for ev in dict.fromkeys(res["event"][:n]))))
     out.append("")
-    out.append("Round trips per advance, how often: " + ", ".join(
-        f"{k}: {res['rt'].count(k)}" for k in sorted(set(res["rt"]))) + ".")
+    out.append("Round trips per advance, how often: first walk " + ", ".join(
+        f"{k}: {res['rt'][:n].count(k)}" for k in sorted(set(res["rt"][:n]))) + "; the same walk again " + ", ".join(
+        f"{k}: {res['rt'][n:].count(k)}" for k in sorted(set(res["rt"][n:]))) + ".")
     out.append("")
-    out.append(f"- budget: one advance over a {DELAY_MS:g} ms link, median {med(res['link']):.2f} ms <= "
+    out.append(f"- budget: one advance over a {DELAY_MS:g} ms link, median {med(res['link'][:n]):.2f} ms <= "
                f"{LINK_BUDGET_MS:g} ms: {'PASS' if adv_ok else 'FAIL'}")
-    out.append(f"- budget: round trips per advance, max {max(res['rt'])} <= {LINK_BUDGET_RT}: "
+    out.append(f"- budget: round trips per advance, max {max(res['rt'][:n])} <= {LINK_BUDGET_RT}: "
                f"{'PASS' if rt_ok else 'FAIL'}")
     return out
 
