@@ -37,16 +37,28 @@ def show(row_id: int = typer.Argument(..., metavar="ID", min=1, max=INT_MAX,
                                       help="Outbox row id (see 'outbox list')."),
          html: bool = typer.Option(False, "--html", help="Print the HTML part instead of the text."),
          as_json: bool = JSON_OPT) -> None:
-    """Print one e-mail as it is (or will be) sent."""
+    """Print one e-mail as it is (or will be) sent.
+
+    An e-mail not sent yet is rendered now with the current templates: a preview of what will
+    be sent (a template that fails is an error naming it, exit 1).
+    """
     from ikuflow.app import outbox
 
     m = outbox.show(row_id)
     if as_json:
-        emit_json({"id": row_id, "to": m.recipient, "subject": m.subject, "text": m.body_text,
-                   "html": m.body_html, "status": m.status, "message_id": m.message_id})
+        emit_json({"id": m.id, "to": m.recipient, "subject": m.subject, "text": m.text, "html": m.html,
+                   "status": m.status, "message_id": m.message_id, "template": m.template,
+                   "preview": m.preview})
         return
-    say(f"To: {m.recipient}\nSubject: {m.subject}\nMessage-ID: {m.message_id}\nStatus: {m.status}\n")
-    say((m.body_html if html else m.body_text) or "(merged into a digest; nothing of its own to send)")
+    head = f"To: {m.recipient}\nSubject: {m.subject}\nMessage-ID: {m.message_id}\nStatus: {m.status}\n"
+    if m.preview:
+        head += ("Preview: rendered now with the current templates; " +
+                 ("the e-mail sent used those of its time\n" if m.status == "sent"
+                  else "this is what will be sent\n"))
+    say(head)
+    say((m.html if html else m.text) or ("(held for the next digest; nothing of its own to send)"
+                                         if m.status == "held" else
+                                         "(merged into a digest; nothing of its own to send)"))
 
 
 @app.command("send")

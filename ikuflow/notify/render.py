@@ -8,10 +8,12 @@ Indonesia first.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ikuflow.errors import IkuflowError, Problem
 
@@ -42,6 +44,52 @@ class Mail:
     subject: str
     text: str
     html: str
+
+
+#: What to do about a template that fails: the operator's fix.
+FIX_TEMPLATE = "fix the template (see 'ikuflow workflow check')"
+#: What to do about a row whose stored context is unusable: nothing renders it.
+FIX_ROW = "this e-mail cannot be rendered as stored"
+
+
+class RenderFailed(IkuflowError):
+    """exit 1: template ``template`` cannot be rendered, for ``reason`` (one line). ``fix`` says
+    what to do: fix the template (:data:`FIX_TEMPLATE`), or nothing renders the stored context
+    (:data:`FIX_ROW`)."""
+
+    def __init__(self, template: str, reason: str, fix: str = FIX_TEMPLATE) -> None:
+        self.template, self.reason, self.fix = template, reason, fix
+        super().__init__(f"cannot render e-mail template '{template}': {reason}; {fix}")
+
+
+def _reason(exc: Exception, rel: str) -> str:
+    """Why rendering the part ``rel`` ('id/submit.txt') failed, in one line: a missing file,
+    the file and line of a syntax error, or the part and Jinja's message ("'foo' is
+    undefined"), or the type and text of any other error."""
+    from jinja2 import TemplateError, TemplateNotFound, TemplateSyntaxError
+
+    if isinstance(exc, TemplateNotFound):
+        text = f"'{exc.name}' is missing"
+    elif isinstance(exc, TemplateSyntaxError):
+        text = f"{exc.name or rel}, line {exc.lineno}: {exc.message}"
+    elif isinstance(exc, TemplateError):
+        text = f"{rel}: {exc.message or type(exc).__name__}"
+    else:  # a template adding a number to text, a filter given the wrong value, ...
+        text = f"{rel}: {type(exc).__name__}: {exc}"
+    return " ".join(text.split())
+
+
+def intent_context(template: str, payload: str | None) -> dict[str, Any]:
+    """The render context an outbox intent stores (``payload["context"]``); RenderFailed
+    (:data:`FIX_ROW`) when the payload is not JSON or holds no context object."""
+    try:
+        data = json.loads(payload) if payload is not None else None
+    except ValueError as exc:
+        raise RenderFailed(template, f"the stored payload is not JSON ({exc})", FIX_ROW) from None
+    ctx = data.get("context") if isinstance(data, dict) else None
+    if not isinstance(ctx, dict):
+        raise RenderFailed(template, "the stored payload holds no 'context' object", FIX_ROW)
+    return ctx
 
 
 def one_line(text: str) -> str:
@@ -76,18 +124,27 @@ class Renderer:
         # same merge done once, with the context shared, renders the same text 40% faster.
         return self.env.concat(t.root_render_func(t.new_context({**self._globals, **ctx}, shared=True)))
 
-    def render(self, name: str, ctx: dict) -> Mail:
-        """Render template ``name`` for one recipient; IkuflowError if it cannot be rendered."""
-        from jinja2 import TemplateError
-
+    def _checked(self, lang: str, name: str, part: str, ctx: dict) -> str:
         try:
-            subject = one_line(self._part(self.langs[0], name, "subject", ctx))
-            text = SEPARATOR_TEXT.join(tidy(self._part(lang, name, "txt", ctx)) for lang in self.langs)
-            html = "\n<hr>\n".join(self._part(lang, name, "html", ctx) for lang in self.langs)
-        except TemplateError as exc:
-            raise IkuflowError(f"cannot render e-mail template '{name}': {exc}; run "
-                               "'ikuflow workflow check' to see every template problem") from None
+            return self._part(lang, name, part, ctx)
+        except Exception as exc:  # a template is the operator's code: any failure of it is theirs
+            raise RenderFailed(name, _reason(exc, f"{lang}/{name}.{part}")) from None
+
+    def render(self, name: str, ctx: dict) -> Mail:
+        """Render template ``name`` for one recipient; RenderFailed if it cannot be rendered."""
+        subject = one_line(self._checked(self.langs[0], name, "subject", ctx))
+        text = SEPARATOR_TEXT.join(tidy(self._checked(lang, name, "txt", ctx)) for lang in self.langs)
+        html = "\n<hr>\n".join(self._checked(lang, name, "html", ctx) for lang in self.langs)
         return Mail(subject, text + "\n", html)
+
+    def render_subject(self, name: str, ctx: dict) -> str:
+        """Only the subject of template ``name`` (first language); RenderFailed if it fails."""
+        return one_line(self._checked(self.langs[0], name, "subject", ctx))
+
+    def render_intent(self, name: str, payload: str | None) -> Mail:
+        """Render an outbox intent: template ``name`` with the context its ``payload`` stores;
+        RenderFailed for a template that fails or a payload without a context."""
+        return self.render(name, intent_context(name, payload))
 
     def check(self, names: list[tuple[str, str]]) -> list[Problem]:
         """Problems of templates ``names`` ((template, where it is named), ...) in every

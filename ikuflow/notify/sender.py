@@ -7,6 +7,13 @@ connections are retried with exponential backoff and jitter; 5xx replies and too
 go to ``dead``, with the server's reply kept in ``last_error``. Each row keeps its Message-ID,
 so a message re-sent after a crash between "accepted" and "marked sent" is recognisably the
 same message. The rows are read and written only through :mod:`ikuflow.store.outbox`.
+
+A row is rendered here, right before its message is built (a transition only stores the
+template and its context, so its transaction stays short): one :class:`Renderer` per sender,
+made when first needed. A row that cannot be rendered (a broken template, a payload without a
+context) goes to ``dead`` naming the template and the fix; after the fix ``ikuflow outbox
+retry ID`` sends it. The subject sent is stored with the "sent" mark, for ``outbox list``; the
+bodies are not. Rows rendered by the previous release go out exactly as stored.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from typing import Any, Sequence
 
 from ikuflow.calendar import now_utc
 from ikuflow.errors import IkuflowError, UsageError
+from ikuflow.notify.render import FIX_TEMPLATE, RenderFailed, Renderer
 from ikuflow.store import outbox
 from ikuflow.store.db import connect, write
 from ikuflow.store.outbox import Claimed
@@ -301,6 +309,23 @@ class Sender:
         self.con = con or connect(url)
         self.batch = batch
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._renderer: Renderer | None = None  # made when a row first needs it
+        self._render_failed = False  # then the next batch reloads the templates (a fix shows)
+
+    def render(self, row: Claimed) -> tuple[str, str, str | None]:
+        """(subject, text, html) of a row: as stored, or rendered from its intent. Permanent,
+        naming the template and what to do, when it cannot be rendered."""
+        if row.body_text is not None:  # rendered by the previous release: sent as it is
+            return row.subject or "", row.body_text, row.body_html
+        if self._renderer is None:
+            self._renderer = Renderer()
+        try:
+            mail = self._renderer.render_intent(row.template, row.payload)
+        except RenderFailed as exc:
+            self._render_failed = True
+            then = f", then 'ikuflow outbox retry {row.id}'" if exc.fix == FIX_TEMPLATE else ""
+            raise Permanent(f"{exc}{then}") from None
+        return mail.subject, mail.text, mail.html
 
     def claim(self, now: datetime) -> list[Claimed]:
         """Lease up to ``batch`` due rows to this sender (one short write transaction)."""
@@ -320,13 +345,13 @@ class Sender:
     def record(self, results: Sequence[tuple[Claimed, str | None, bool]], now: datetime, stats: Stats) -> None:
         """Write what happened to each row, where this sender still holds its lease."""
         s = self.settings
-        sent: list[tuple[int, int]] = []
+        sent: list[tuple[int, int, str | None]] = []
         dead: list[tuple[int, int, str]] = []
         retry: list[tuple[int, int, datetime, str]] = []
         for row, error, permanent in results:
             attempts = row.attempts + 1
-            if error is None:
-                sent.append((row.id, attempts))
+            if error is None:  # the subject sent (the row carries its rendered one)
+                sent.append((row.id, attempts, row.subject))
             elif permanent or attempts >= s.max_attempts:
                 dead.append((row.id, attempts, error[:500]))
             else:
@@ -388,6 +413,8 @@ class Sender:
         """Send ``rows`` over ``conns``: (row, error or None, permanent) for each, the fatal
         error if any, and why the server was unreachable if it was (then every row not sent
         gets that error, its attempt counted, without a connection tried for each)."""
+        if self._render_failed:  # a template failed last batch: read the templates again
+            self._renderer, self._render_failed = None, False
         queue: asyncio.Queue = asyncio.Queue()
         for row in rows:
             queue.put_nowait(row)
@@ -403,15 +430,15 @@ class Sender:
                 except asyncio.QueueEmpty:
                     return
                 try:
-                    if row.body_text is None:
-                        raise Permanent("nothing rendered for this row; it cannot be sent")
+                    subject, text, html = self.render(row)
                     try:
-                        raw = build_message(self.settings, row.recipient, row.subject or "", row.body_text,
-                                            row.body_html, row.message_id)
+                        raw = build_message(self.settings, row.recipient, subject, text, html, row.message_id)
                     except (UnicodeError, ValueError) as exc:  # this row only: it can never be sent
                         raise Permanent(f"cannot build the message: {exc}") from None
                     await conn.send(row.recipient, raw)  # bounded: see _Connection.send
-                    results.append((row, None, False))
+                    # the subject sent, for record() to store (an intent's is None until now)
+                    results.append((row if row.body_text is not None else row._replace(subject=subject),
+                                    None, False))
                 except Permanent as exc:
                     results.append((row, str(exc), True))
                 except Unreachable as exc:

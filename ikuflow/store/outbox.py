@@ -10,6 +10,11 @@ holding rows gives them up when the lease runs out. Every mark of a claimed row 
 in the WHERE clause, so a sender whose lease was taken over changes nothing. On PostgreSQL the
 claim skips rows other senders have locked (``FOR UPDATE SKIP LOCKED``), so senders on several
 nodes lease disjoint rows without waiting on each other; SQLite has one writer at a time.
+
+A row is an intent (``template``, and ``payload`` JSON whose ``context`` is the render context;
+``subject`` and the bodies NULL) that the sender renders when it sends, storing the subject it
+sent; or, written by a release before 0006, an e-mail rendered already (``body_text`` not NULL),
+sent exactly as stored.
 """
 
 from __future__ import annotations
@@ -23,18 +28,20 @@ from ikuflow.store.db import dialect, fmt_ts, parse_ts
 #: sent, dead, merged (delivered inside a digest row).
 STATUSES = ("held", "pending", "sent", "dead", "merged")
 
-_CLAIM_SQL = ("SELECT id, recipient, subject, body_text, body_html, message_id, attempts FROM outbox"
+_CLAIM_SQL = ("SELECT id, recipient, subject, body_text, body_html, message_id, attempts, template,"
+              " payload FROM outbox"
               " WHERE status = 'pending' AND next_attempt_at <= ?"
               " AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_attempt_at, id LIMIT ?")
 _CLAIM_SQL_PG = _CLAIM_SQL + " FOR UPDATE SKIP LOCKED"
 _LIST_SQL = ("SELECT id, kind, recipient, subject, status, attempts, next_attempt_at, sent_at,"
-             " last_error, message_id FROM outbox")
+             " last_error, message_id, template, payload FROM outbox")
 _REQUEUE_SQL = ("UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = ?,"
                 " lease_owner = NULL, lease_until = NULL")
 
 
 class Listed(NamedTuple):
-    """One row of ``outbox list``: what it is, to whom, and how its delivery goes."""
+    """One row of ``outbox list``: what it is, to whom, and how its delivery goes. ``subject``
+    is None for an intent not sent yet; ``template`` and ``payload`` can render it."""
 
     id: int
     kind: str
@@ -46,10 +53,13 @@ class Listed(NamedTuple):
     sent_at: datetime | None
     last_error: str | None
     message_id: str
+    template: str
+    payload: str
 
 
 class Message(NamedTuple):
-    """One e-mail as it is (or will be) sent; ``body_text`` is None for a row merged into a digest."""
+    """One e-mail as it is (or will be) sent: ``body_text`` is None for an intent (rendered from
+    ``template`` and ``payload`` when sent) and for a row merged into a digest."""
 
     id: int
     recipient: str
@@ -58,10 +68,13 @@ class Message(NamedTuple):
     body_html: str | None
     status: str
     message_id: str
+    template: str
+    payload: str
 
 
 class Claimed(NamedTuple):
-    """A due row leased to one sender: what it sends, and the attempts made so far."""
+    """A due row leased to one sender: what it sends, and the attempts made so far. An intent
+    (``body_text`` None) is rendered from ``template`` and ``payload`` by the sender."""
 
     id: int
     recipient: str
@@ -70,6 +83,8 @@ class Claimed(NamedTuple):
     body_html: str | None
     message_id: str
     attempts: int
+    template: str
+    payload: str
 
 
 class Waiting(NamedTuple):
@@ -84,14 +99,14 @@ def list_rows(con: Any, status: str | None, limit: int) -> list[Listed]:
     where = " WHERE status = ?" if status else ""
     params = ((status,) if status else ()) + (limit,)
     rows = con.execute(_LIST_SQL + where + " ORDER BY id DESC LIMIT ?", params).fetchall()
-    return [Listed(r[0], r[1], r[2], r[3], r[4], r[5], parse_ts(r[6]), parse_ts(r[7]), r[8], r[9])
-            for r in rows]
+    return [Listed(r[0], r[1], r[2], r[3], r[4], r[5], parse_ts(r[6]), parse_ts(r[7]), r[8], r[9], r[10],
+                   r[11]) for r in rows]
 
 
 def get(con: Any, row_id: int) -> Message | None:
     """One row in full, or None if there is no such row."""
-    row = con.execute("SELECT id, recipient, subject, body_text, body_html, status, message_id"
-                      " FROM outbox WHERE id = ?", (row_id,)).fetchone()
+    row = con.execute("SELECT id, recipient, subject, body_text, body_html, status, message_id,"
+                      " template, payload FROM outbox WHERE id = ?", (row_id,)).fetchone()
     return None if row is None else Message(*row)
 
 
@@ -137,13 +152,14 @@ def release(con: Any, owner: str) -> None:
                 " WHERE lease_owner = ? AND status = 'pending'", (owner,))
 
 
-def mark_sent(con: Any, owner: str, sent_at: datetime, rows: Iterable[tuple[int, int]]) -> None:
-    """Rows (id, attempts) delivered at ``sent_at``, where ``owner`` still holds the lease."""
+def mark_sent(con: Any, owner: str, sent_at: datetime, rows: Iterable[tuple[int, int, str | None]]) -> None:
+    """Rows (id, attempts, subject) delivered at ``sent_at``, where ``owner`` still holds the
+    lease; the subject sent is kept (for ``outbox list``), a None leaves the stored one."""
     ts = fmt_ts(sent_at)
     con.executemany("UPDATE outbox SET status = 'sent', sent_at = ?, attempts = ?,"
-                    " lease_owner = NULL, lease_until = NULL, last_error = NULL"
-                    " WHERE id = ? AND lease_owner = ?",
-                    [(ts, attempts, row_id, owner) for row_id, attempts in rows])
+                    " subject = COALESCE(?, subject), lease_owner = NULL, lease_until = NULL,"
+                    " last_error = NULL WHERE id = ? AND lease_owner = ?",
+                    [(ts, attempts, subject, row_id, owner) for row_id, attempts, subject in rows])
 
 
 def mark_dead(con: Any, owner: str, rows: Iterable[tuple[int, int, str]]) -> None:
