@@ -56,12 +56,15 @@ def test_each_event_writes_the_outbox_rows_of_its_recipients(svc, doc):
 
 
 def test_creating_a_document_tells_the_coordinator(svc, doc):
-    row = svc.con.execute("SELECT recipient, template, subject, body_text, status FROM outbox").fetchall()
+    from ikuflow.notify.render import Renderer
+
+    row = svc.con.execute("SELECT recipient, template, payload, body_text, status FROM outbox").fetchall()
     assert len(row) == 1
-    recipient, template, subject, text, status = row[0]
-    assert (recipient, template, status) == (COORD, "create", "pending")
-    assert subject == "[IKU] Dokumen IKU pacitan-sdmo-2026 dibuat: mohon disusun"
-    assert "paling lambat 2026-01-21 16:00 WIB" in text and "submit it by 2026-01-21 16:00 WIB" in text
+    recipient, template, payload, body, status = row[0]
+    assert (recipient, template, status, body) == (COORD, "create", "pending", None)  # an intent
+    mail = Renderer().render(template, json.loads(payload)["context"])  # as the sender will
+    assert mail.subject == "[IKU] Dokumen IKU pacitan-sdmo-2026 dibuat: mohon disusun"
+    assert "paling lambat 2026-01-21 16:00 WIB" in mail.text and "submit it by 2026-01-21 16:00 WIB" in mail.text
 
 
 def test_send_back_needs_a_comment_and_records_it(svc, doc):

@@ -121,7 +121,8 @@ def new(svc: Session, office: str, division: str, year: int, signing_date: date,
     doc, out = _plan(eng, version, office, place.name, place.tz, division, year, signing_date, title, actor, now)
     try:
         with write(svc.con) as c:
-            queue = store.queue_ids(c, [(office, division)], svc.workflow_id(workflow, version), doc.state)
+            queue = store.queue_ids(c, [(office, division)], svc.workflow_id(workflow, version), doc.state,
+                                    eng.workflow.states)
             doc_id = store.insert_document(c, doc, queue[office, division])
             store.insert_history(c, [store.Step(doc_id, 0, now, actor, None, "create", None, doc.state, None)])
             store.insert_intents(c, _created(svc, eng, doc, doc_id, out, place.name, div.name, place.tz,
@@ -181,7 +182,7 @@ def new_many(svc: Session, year: int, signing_date: date, actor: str, offices: l
     docs = [doc for doc, _ in planned]
     with write(svc.con) as c:
         queues = store.queue_ids(c, {(r.office, r.division) for r in docs}, svc.workflow_id(workflow, version),
-                                 eng.workflow.initial)
+                                 eng.workflow.initial, eng.workflow.states)
         for i in range(0, len(docs), 500):
             store.insert_documents(c, docs[i:i + 500], queues)
             if progress:

@@ -85,6 +85,7 @@ class Session:
         self._dir_version: str | None = None
         self._holders: dict[str, list] = {}
         self._actors: dict[str, list] = {}
+        self._people_read = False
 
     def close(self) -> None:
         """Close the connection."""
@@ -142,6 +143,9 @@ class Session:
         key = (office, division, workflow_id, state)
         found = self._queue_ids.get(key)
         if found is None:
+            self._queue_ids = {k: i for i, k in store.queue_keys(self.con).items()}
+            found = self._queue_ids.get(key)
+        if found is None:  # (new documents get the queues of all their states: rare)
             found = store.queue_ids(self.con, [(office, division)], workflow_id, state)[office, division]
             if not self.con.in_transaction:  # (inside one, it may yet roll back)
                 self._queue_ids[key] = found
@@ -163,17 +167,27 @@ class Session:
         if read:
             version = people_store.version(self.con)
         if version != self._dir_version:
-            self._dir_version, self._holders, self._actors = version, {}, {}
+            self._dir_version, self._holders, self._actors, self._people_read = version, {}, {}, False
+
+    def _people(self) -> None:
+        """Read every person and role assignment once per directory version: a step then needs
+        no read of the directory (a national directory is a few thousand rows)."""
+        actors: dict[str, list] = {}
+        holders: dict[str, list] = {}
+        for email, name, role, office, division in people_store.everyone(self.con):
+            actors.setdefault(email, []).append(people_store.Actor(role, office, division, name))
+            if role is not None and office is not None:
+                holders.setdefault(office, []).append(people_store.Holder(email, name, role, division))
+        self._actors, self._holders, self._people_read = actors, holders, True
 
     def roles(self, actor: str, office: str, division: str) -> frozenset[str]:
         """The roles ``actor`` holds on a document of ``office``/``division``; UsageError without
         an actor, NotFound for someone not in the directory."""
         if not actor:
             raise UsageError("who is acting? pass --as EMAIL or set IKUFLOW_USER")
-        email = who(actor)
-        rows = self._actors.get(email)
-        if rows is None:
-            rows = self._actors[email] = people_store.actor(self.con, email)
+        if not self._people_read:
+            self._people()
+        rows = self._actors.get(who(actor))
         if not rows:
             raise NotFound("person", actor, "add them with 'ikuflow person add'")
         return roles_here([r[:3] for r in rows if r.role is not None], office, division)
@@ -198,10 +212,9 @@ class Session:
         """The people holding ``roles`` on a document of ``office``/``division``."""
         if not roles:
             return []
-        rows = self._holders.get(office)
-        if rows is None:
-            rows = self._holders[office] = people_store.holders(self.con, office).get(office, [])
-        return pick(rows, division, roles)
+        if not self._people_read:
+            self._people()
+        return pick(self._holders.get(office, ()), division, roles)
 
     def directory(self) -> Directory:
         """A snapshot of offices and role holders, for passes over many documents."""

@@ -270,12 +270,11 @@ def version(con) -> str | None:
     return row[0] if row else None
 
 
-def actor(con, email: str) -> list[Actor]:
-    """The role assignments of the person ``email`` (one row with role None if they hold none;
-    no row if there is no such person)."""
-    return [Actor(*r) for r in con.execute(
-        "SELECT ra.role, ra.office_code, ra.division_code, p.name FROM person p"
-        " LEFT JOIN role_assignment ra ON ra.person_id = p.id WHERE p.email = ?", (email,))]
+def everyone(con) -> list[tuple[str, str, str | None, str | None, str | None]]:
+    """(email, name, role, office, division) of every person and role assignment (role None for
+    a person who holds none): the whole directory of people in one read."""
+    return con.execute("SELECT p.email, p.name, ra.role, ra.office_code, ra.division_code FROM person p"
+                       " LEFT JOIN role_assignment ra ON ra.person_id = p.id").fetchall()
 
 
 def holders(con, office_code: str | None = None) -> dict[str, list[Holder]]:

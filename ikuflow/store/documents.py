@@ -235,9 +235,17 @@ def queues(con: Any) -> dict[int, tuple[str, str, str, int, str]]:
         "SELECT id, office_code, division_code, workflow_id, state FROM queue")}
 
 
-def queue_ids(con: Any, pairs: Iterable[tuple[str, str]], workflow_id: int, state: str) -> dict[tuple[str, str], int]:
+def queue_keys(con: Any) -> dict[int, tuple[str, str, int, str]]:
+    """Every queue: id -> (office, division, workflow id, state)."""
+    return {i: (o, d, w, st) for i, o, d, w, st in con.execute(
+        "SELECT id, office_code, division_code, workflow_id, state FROM queue")}
+
+
+def queue_ids(con: Any, pairs: Iterable[tuple[str, str]], workflow_id: int, state: str,
+              then: Iterable[str] = ()) -> dict[tuple[str, str], int]:
     """(office, division) -> the id of the queue of ``state`` of a workflow version there, for
-    each of ``pairs``, adding the queues not stored yet (inside the caller's transaction)."""
+    each of ``pairs``, adding the queues not stored yet, and for those pairs the queues of the
+    states ``then`` too, so steps find theirs (inside the caller's transaction)."""
     pairs = set(pairs)
     sql = "SELECT id, office_code, division_code FROM queue WHERE workflow_id = ? AND state = ?"
     args: tuple = (workflow_id, state)
@@ -247,7 +255,8 @@ def queue_ids(con: Any, pairs: Iterable[tuple[str, str]], workflow_id: int, stat
     missing = sorted(pairs - have.keys())
     if missing:
         con.executemany("INSERT OR IGNORE INTO queue (office_code, division_code, workflow_id, state)"
-                        " VALUES (?, ?, ?, ?)", [(o, d, workflow_id, state) for o, d in missing])
+                        " VALUES (?, ?, ?, ?)", [(o, d, workflow_id, st) for o, d in missing
+                                                 for st in [state, *(x for x in then if x != state)]])
         have = {(o, d): i for i, o, d in con.execute(sql, args)}
     return have
 
