@@ -313,10 +313,13 @@ def build_ikuflow_db(path: Path, n_walk: int, n_extra: int):
     slots = [doc_slot(d, "walk") for d in range(1, n_walk + 1)] + \
         [doc_slot(d, "bulk") for d in range(1, n_extra + 1)]
     con.execute("BEGIN IMMEDIATE")
-    # each document waits in its own office's draft queue (the probes' queue is another office's)
+    # each document waits in its own office's draft queue (the probes' queue is another office's);
+    # as Service.new does, its office and division get the queues of every state of the workflow
     wf_id, state = probe_queue
+    states = [r[0] for r in con.execute("SELECT DISTINCT state FROM queue WHERE workflow_id = ?", (wf_id,))]
+    assert state in states and len(states) > 1, states
     con.executemany("INSERT OR IGNORE INTO queue (office_code, division_code, workflow_id, state)"
-                    " VALUES (?, ?, ?, ?)", sorted({(o, d, wf_id, state) for o, d, _ in slots}))
+                    " VALUES (?, ?, ?, ?)", sorted({(o, d, wf_id, st) for o, d, _ in slots for st in states}))
     queues = {(o, d): i for i, o, d in con.execute(
         "SELECT id, office_code, division_code FROM queue WHERE workflow_id = ? AND state = ?", (wf_id, state))}
     con.executemany(f"INSERT INTO document ({', '.join(doc_cols)}) VALUES ({', '.join('?' * len(doc_cols))})",

@@ -87,6 +87,7 @@ def to_local(utc_naive: datetime, tz: str) -> datetime:
     return utc_naive.replace(tzinfo=UTC).astimezone(zone(tz))
 
 
+@lru_cache(maxsize=8192)  # (due times repeat: a few per signing date and zone)
 def fmt_local(utc_naive: datetime | None, tz: str) -> str:
     """``2026-01-21 16:00 WIB`` for people; empty for None."""
     if utc_naive is None:
@@ -95,6 +96,7 @@ def fmt_local(utc_naive: datetime | None, tz: str) -> str:
     return f"{t.year:04d}-{t.month:02d}-{t.day:02d} {t.hour:02d}:{t.minute:02d} {ZONE_NAMES.get(tz) or t.tzname()}"
 
 
+@lru_cache(maxsize=8192)
 def iso_local(utc_naive: datetime | None, tz: str) -> str | None:
     """A naive UTC time in the zone ``tz``, ISO 8601 to the second with its offset (None stays None)."""
     return None if utc_naive is None else to_local(utc_naive, tz).isoformat(timespec="seconds")

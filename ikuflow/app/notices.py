@@ -38,6 +38,17 @@ def _dumps(data: dict) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
+def _context_head(what: dict, ctx: dict) -> str:
+    """The payload's JSON up to the recipient: ``what`` with ``"context": ctx`` left open."""
+    return _dumps(what)[:-1] + ',"context":' + _dumps(ctx)[:-1]
+
+
+def _with_recipient(head: str, recipient: dict, must_act: bool) -> str:
+    """The payload of one recipient: the shared head, closed with who they are (one JSON text,
+    as ``_dumps({**what, "context": {**ctx, "recipient": ..., "you_must_act": ...}})``)."""
+    return f'{head},"recipient":{_dumps(recipient)},"you_must_act":{"true" if must_act else "false"}}}}}'
+
+
 def for_step(document: dict, out: Outcome, doc_id: int, version: int, tz: str, at: datetime,
              actor_name: str, acting_for_name: str | None,
              people: Callable[[Iterable[str]], list[dict]], domain: str) -> list[Intent]:
@@ -61,10 +72,11 @@ def for_step(document: dict, out: Outcome, doc_id: int, version: int, tz: str, a
             "actor": out.actor, "comment": out.comment, "at": ts}
     if out.event == "create":
         what = {"key": document["key"], "event": "create", "to": out.dest, "actor": out.actor, "at": ts}
+    head = _context_head(what, ctx)
     intents = []
     for p in told:
         cause = f"create:{doc_id}:{p['email']}" if out.event == "create" else f"event:{doc_id}:{version}:{p['email']}"
-        payload = _dumps({**what, "context": {**ctx, "recipient": p, "you_must_act": p["email"] in must_emails}})
+        payload = _with_recipient(head, p, p["email"] in must_emails)
         intents.append(Intent(doc_id, "event", cause, p["email"], out.notice.template, payload,
                               message_id(cause, domain), "pending", at))
     return intents
@@ -84,14 +96,14 @@ def for_reminder(item: dict, doc_id: int, version: int, state: str, told: list[d
     """One held intent per person told of a reminder or escalation; the pass merges each
     person's held intents into one e-mail when its batches are done (:func:`digest`)."""
     kind = item["kind"]
+    ctx = {**item, "actor": {"name": "", "email": ""}, "event": {"name": kind, "title": ""}, "comment": None,
+           "items": []}
     intents = []
     for p in told:
         cause = f"{kind}:{doc_id}:{version}:{item['at']}:{p['email']}"
-        ctx = {**item, "recipient": p, "actor": {"name": "", "email": ""},
-               "event": {"name": kind, "title": ""}, "comment": None,
-               "you_must_act": p["name"] in item["must_act"], "items": []}
-        payload = _dumps({"key": item["document"]["key"], "kind": kind, "state": state, "at": item["at"],
-                          "recipient_role": p["role"], "context": ctx})
+        head = _context_head({"key": item["document"]["key"], "kind": kind, "state": state, "at": item["at"],
+                              "recipient_role": p["role"]}, ctx)
+        payload = _with_recipient(head, p, p["name"] in item["must_act"])
         intents.append(Intent(doc_id, kind, cause, p["email"], kind, payload, message_id(cause, domain),
                               "held", at))
     return intents

@@ -79,6 +79,7 @@ class Session:
         self._workflow_ids: dict[tuple[str, int], int] = {}
         self._queues: dict[int, tuple] = {}  # queue_of
         self._queue_ids: dict[tuple, int] = {}  # queue_id
+        self._queues_read = False
         self._calendar = None
         self._domain: str | None = None  # of IKUFLOW_MAIL_FROM: see mail_domain()
         # role holders per office and assignments per actor, valid for one directory version
@@ -86,6 +87,7 @@ class Session:
         self._holders: dict[str, list] = {}
         self._actors: dict[str, list] = {}
         self._people_read = False
+        self._picked: dict[tuple, list[dict]] = {}  # people(): holders of roles on a document
 
     def close(self) -> None:
         """Close the connection."""
@@ -142,10 +144,11 @@ class Session:
         """The id of a queue, added if it is new (queues never change: known ones are kept)."""
         key = (office, division, workflow_id, state)
         found = self._queue_ids.get(key)
-        if found is None:
+        if found is None and not self._queues_read:  # all at once, the first time
             self._queue_ids = {k: i for i, k in store.queue_keys(self.con).items()}
+            self._queues_read = True
             found = self._queue_ids.get(key)
-        if found is None:  # (new documents get the queues of all their states: rare)
+        if found is None:  # (a new document gets the queues of all its states: rare)
             found = store.queue_ids(self.con, [(office, division)], workflow_id, state)[office, division]
             if not self.con.in_transaction:  # (inside one, it may yet roll back)
                 self._queue_ids[key] = found
@@ -178,7 +181,7 @@ class Session:
             actors.setdefault(email, []).append(people_store.Actor(role, office, division, name))
             if role is not None and office is not None:
                 holders.setdefault(office, []).append(people_store.Holder(email, name, role, division))
-        self._actors, self._holders, self._people_read = actors, holders, True
+        self._actors, self._holders, self._people_read, self._picked = actors, holders, True, {}
 
     def roles(self, actor: str, office: str, division: str) -> frozenset[str]:
         """The roles ``actor`` holds on a document of ``office``/``division``; UsageError without
@@ -214,7 +217,11 @@ class Session:
             return []
         if not self._people_read:
             self._people()
-        return pick(self._holders.get(office, ()), division, roles)
+        key = (office, division, tuple(roles))
+        found = self._picked.get(key)
+        if found is None:
+            found = self._picked[key] = pick(self._holders.get(office, ()), division, roles)
+        return found
 
     def directory(self) -> Directory:
         """A snapshot of offices and role holders, for passes over many documents."""

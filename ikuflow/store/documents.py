@@ -57,8 +57,7 @@ def current(con: Any, key: str) -> Current | None:
     row = con.execute(_CURRENT_SQL, (key,)).fetchone()
     if row is None:
         return None
-    return Current(*row[:14], due_at=parse_ts(row[14]), updated_at=parse_ts(row[15]),  # type: ignore[misc]
-                   directory_version=row[16])
+    return Current._make((*row[:14], parse_ts(row[14]), parse_ts(row[15]), row[16]))
 
 
 class NewDocument(NamedTuple):

@@ -102,11 +102,9 @@ class Document(SQLModel, table=True):
         # covering what its query reads, so neither touches the table. A bare (due_at) index
         # would be 15x slower than none (../shared/anchors, section 5). Office, division,
         # workflow and state are one integer here (queue_id): every column read costs each of
-        # the 15,000 rows of a national overdue list. The count reads the narrowest index that
-        # has due_at, one of its own: half the pages of the list's.
+        # the 15,000 rows of a national overdue list. The count reads the same index (until 0006
+        # it had one of its own, half the pages, which cost every transition two page writes).
         Index("ix_document_due", "due_at", "id", "key", "queue_id",
-              sqlite_where=text("due_at IS NOT NULL"), postgresql_where=text("due_at IS NOT NULL")),
-        Index("ix_document_due_count", "due_at",
               sqlite_where=text("due_at IS NOT NULL"), postgresql_where=text("due_at IS NOT NULL")),
         # The scheduler claims one tick slot at a time: its due documents are one range here.
         Index("ix_document_next_action", "tick_slot", "next_action_at", "id", "version", "due_at", "queue_id",
@@ -170,9 +168,9 @@ class Outbox(SQLModel, table=True):
     cause: str  # what caused it, per recipient (see ux_outbox_cause)
     recipient: str
     template: str
-    payload: str  # JSON: what caused it (for operators and tests)
+    payload: str  # JSON: what caused it, and "context": what the template is rendered with
     message_id: str
-    subject: Optional[str] = None  # the rendered e-mail, written with its cause
+    subject: Optional[str] = None  # kept when sent (an intent is rendered by the sender)
     body_text: Optional[str] = None
     body_html: Optional[str] = None
     status: str = "pending"  # held (a pass's reminder not yet rendered) | pending | sent | dead |
