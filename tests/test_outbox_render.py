@@ -303,3 +303,60 @@ def test_merged_and_held_rows_are_never_claimed_and_show_says_why(database, peer
     assert r.exit_code == 0 and "merged into a digest" in r.stdout and "Preview:" not in r.stdout
     r = cli("outbox", "show", str(held))
     assert r.exit_code == 0 and "held for the next digest" in r.stdout
+
+
+# --- a database of the previous release ----------------------------------------------------------
+def test_a_database_of_the_previous_release_upgrades_and_its_queued_mail_goes_out(database_url, peer):
+    """Schema 0005 rendered e-mails in the transaction and kept a pass's reminders as 'held' rows
+    in its own payload form. After `ikuflow init` (0005 -> 0006): the pending rendered e-mail goes
+    out exactly as stored, and the held reminders are merged and rendered by the new code (two
+    for one person: one digest; one for another: that reminder), nothing lost or doubled."""
+    from conftest import run_ikuflow
+    from ikuflow import migrations
+    from ikuflow.notify.render import sample_context
+
+    migrations.upgrade(database_url, "0005")
+    ts = "2026-01-19 03:00:00.000000"
+    sample = sample_context("escalation")
+
+    def old_held(n: int, email: str, name: str, key: str) -> tuple:
+        item = {"document": {**sample["document"], "key": key}, "kind": "escalation", "due": "2026-01-21 16:00 WIB",
+                "overdue_by": "1d 2h", "time_left": "", "must_act": [name], "at": ts}
+        payload = {"key": key, "kind": "escalation", "state": "draft", "at": ts, "recipient_role": "coordinator",
+                   "item": item, "recipient": {"email": email, "name": name, "role": "coordinator"}}
+        return (f"escalation:{n}:0:{ts}:{email}", email, "escalation", json.dumps(payload), f"<held-{n}@x.example.id>",
+                None, None, None, "held")
+
+    rows = [("event:1:1:lama@x.example.id", "lama@x.example.id", "submit", json.dumps({"key": "lama-2026"}),
+             "<lama@x.example.id>", "Surel lama yang sudah dirender", "Isi teks lama, persis.\n", "<p>lama</p>",
+             "pending"),
+            old_held(1, RINA, "Rina Render", "satu-2026"), old_held(2, RINA, "Rina Render", "dua-2026"),
+            old_held(3, "budi@x.example.id", "Budi", "tiga-2026")]
+    con = db()
+    try:
+        con.executemany("INSERT INTO outbox (document_id, kind, cause, recipient, template, payload, message_id,"
+                        " subject, body_text, body_html, status, attempts, next_attempt_at, created_at)"
+                        " VALUES (NULL, 'event', ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)", [r + (ts, ts) for r in rows])
+    finally:
+        con.close()
+
+    p = run_ikuflow("init")
+    assert p.returncode == 0 and "0005 -> 0006" in p.stdout, p.stdout + p.stderr
+    p = run_ikuflow("tick", "--at", "2026-01-22T09:00+07:00")  # nothing is due: it merges what was held
+    assert p.returncode == 0, p.stderr
+    res = send()
+    assert res["sent"] == 3 and res["dead"] == 0, res
+    got = received(peer)
+    old = got["<lama@x.example.id>"]
+    assert old.msg["Subject"] == "Surel lama yang sudah dirender" and old.text.strip() == "Isi teks lama, persis."
+    by_rcpt = {m.msg["To"]: m for mid, m in got.items() if mid != "<lama@x.example.id>"}
+    assert set(by_rcpt) == {RINA, "budi@x.example.id"}
+    assert by_rcpt[RINA].msg["Subject"] == "[IKU] 2 dokumen menunggu tindakan Anda"
+    assert "satu-2026" in by_rcpt[RINA].text and "dua-2026" in by_rcpt[RINA].text
+    assert "tiga-2026" in by_rcpt["budi@x.example.id"].msg["Subject"] + by_rcpt["budi@x.example.id"].text
+    con = db()
+    try:
+        statuses = sorted(r[0] for r in con.execute("SELECT status FROM outbox"))
+    finally:
+        con.close()
+    assert statuses == ["merged", "merged", "sent", "sent", "sent"]
