@@ -35,6 +35,7 @@ def notifications_dir() -> Path:
 
 
 def languages() -> tuple[str, ...]:
+    """The languages of every e-mail, IKUFLOW_MAIL_LANGS (default id,en), the first one first."""
     langs = tuple(x.strip() for x in os.environ.get("IKUFLOW_MAIL_LANGS", "id,en").split(",") if x.strip())
     return langs or ("id",)
 
@@ -192,6 +193,7 @@ def template_names(workflow) -> list[tuple[str, str]]:
 
 
 def sample_context(name: str) -> dict:
+    """A complete context of every variable, for ``check`` to render template ``name`` with."""
     doc = {"key": "pacitan-sdmo-2026", "title": "IKU SDMO <Pacitan> 2026", "office_name": "Bawaslu Kabupaten Pacitan",
            "division_name": "SDMO & Diklat", "year": 2026, "signing_date": "2026-01-28",
            "state": "division_review", "state_title": "Telaah divisi / Division review"}
