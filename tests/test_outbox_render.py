@@ -360,3 +360,17 @@ def test_a_database_of_the_previous_release_upgrades_and_its_queued_mail_goes_ou
     finally:
         con.close()
     assert statuses == ["merged", "merged", "sent", "sent", "sent"]
+
+
+@pytest.mark.parametrize("source, words", [
+    ("{{ document.year + 'x' }}\n", "en/submit.txt: TypeError"),  # not a Jinja error: still the template's
+    ("{% if comment %}\n", "en/submit.txt, line 1"),  # does not parse
+])
+def test_any_failure_of_a_template_sends_its_row_dead(database, peer, templates, source, words):
+    (templates / "en" / "submit.txt").write_text(source)
+    rid = intent("submit", context("submit"))
+    res = send()
+    assert (res["sent"], res["dead"]) == (0, 1)
+    error = row(rid)["last_error"]
+    assert error.startswith("cannot render e-mail template 'submit': ") and words in error, error
+    assert error.endswith(f"then 'ikuflow outbox retry {rid}'")

@@ -77,7 +77,8 @@ def _reason(exc: Exception, rel: str) -> str:
         text = f"{rel}: {exc.message or type(exc).__name__}"
     else:  # a template adding a number to text, a filter given the wrong value, ...
         text = f"{rel}: {type(exc).__name__}: {exc}"
-    return " ".join(text.split())
+    text = " ".join(text.split())
+    return text if len(text) <= 300 else text[:299] + "…"  # the fix that follows must fit last_error
 
 
 def intent_context(template: str, payload: str | None) -> dict[str, Any]:
