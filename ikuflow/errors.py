@@ -12,6 +12,7 @@
     +-- Busy                          exit 1  the database stayed locked, or a read went stale
     +-- StoreError                    exit 1  any other failure of the database (its first line)
     +-- DefinitionError               exit 1  an invalid workflow file, with all its problems
+    +-- RenderFailed                  exit 1  an e-mail template cannot render a stored context
 
 Every message says what was wrong and what to do; the CLI prints it on one line (two for a
 definition error's list) and exits with ``exit_code``.
@@ -75,8 +76,9 @@ class Duplicate(Conflict):
 class BulkRefused(Conflict):
     """All or nothing: some of a bulk request were refused, so nothing was done."""
 
-    def __init__(self, refused: list[dict]) -> None:
+    def __init__(self, refused: list[dict], total: int | None = None) -> None:
         self.refused = refused
+        self.total = len(refused) if total is None else total  # how many were asked for
         first = refused[0]
         super().__init__(f"{len(refused)} refused (first: {first['key']} {first['event']}: "
                          f"{first['reason']}); nothing was changed")
@@ -117,6 +119,22 @@ class Problem:
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
         return f"{where}: {self.location}: {self.message}"
+
+
+#: What to do about an e-mail template that fails: the operator's fix.
+FIX_TEMPLATE = "fix the template (see 'ikuflow workflow check')"
+
+
+class RenderFailed(IkuflowError):
+    """An e-mail template cannot be rendered (missing, not parsing, a variable undefined), or a
+    stored context cannot be read: the template, the reason in one line, and the fix (fix the
+    template, see 'ikuflow workflow check'; or nothing renders this row as stored)."""
+
+    exit_code = 1
+
+    def __init__(self, template: str, reason: str, fix: str = FIX_TEMPLATE) -> None:
+        self.template, self.reason, self.fix = template, reason, fix
+        super().__init__(f"cannot render e-mail template '{template}': {reason}; {fix}")
 
 
 class DefinitionError(IkuflowError):

@@ -118,7 +118,8 @@ def test_the_state_options_only_select_documents(cli, doc):
 
 SERVICE_STATE_PARAMS = {("list", "state"): "a filter: documents in that state",
                         ("advance_many", "items"): "(key, event, comment) triples, each through _decide",
-                        ("queue_id", "state"): "looks up the queue of a state (a step passes the engine's dest)"}
+                        ("queue_id", "state"): "looks up the queue of a state (a step passes the engine's dest)",
+                        ("advance_where", "state"): "a filter: fires the event on the documents in that state"}
 
 
 def test_no_service_method_takes_a_state_to_set():
@@ -386,9 +387,13 @@ def test_header_injection_end_to_end_through_the_cli_and_a_real_smtp_server(cli,
         rows = {r["message_id"]: dict(r) for r in con.execute("SELECT * FROM outbox")}
         con.close()
         assert res["sent"] == len(rows) == len(peer.received) >= 3
-        for row in rows.values():  # the stored rows, as the sender builds them, parsed back
-            stored = {"recipient": row["recipient"], "subject": row["subject"], "text": row["body_text"],
-                      "html": row["body_html"], "message_id": row["message_id"]}
+        from ikuflow.notify.render import Renderer
+
+        for row in rows.values():  # the stored intents, rendered and built as the sender does, parsed back
+            mail = Renderer().render(row["template"], json.loads(row["payload"])["context"])
+            assert row["body_text"] is None and row["subject"] == mail.subject
+            stored = {"recipient": row["recipient"], "subject": mail.subject, "text": mail.text,
+                      "html": mail.html, "message_id": row["message_id"]}
             raw, msg = parse_sent(stored)
             assert_no_injection(raw, msg, stored, title, comment if row["template"] == "send_back" else None)
         for got in peer.received:

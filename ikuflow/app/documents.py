@@ -305,8 +305,21 @@ def advance_many(svc: Session, items: list[tuple], actor: str, at: datetime | No
             if progress:
                 progress(i + 1, len(items))
         if refused:
-            raise BulkRefused(refused)
+            raise BulkRefused(refused, len(items))
     return {"advanced": done, "refused": refused}
+
+
+def advance_where(svc: Session, event: str, actor: str, comment: str | None = None, state: str | None = None,
+                  office: str | None = None, division: str | None = None, year: int | None = None,
+                  at: datetime | None = None, all_or_nothing: bool = False, progress=None) -> dict:
+    """Fire ``event`` as ``actor`` on every document the filters select (at least one is
+    needed: UsageError), as :func:`advance_many`; its result has ``selected`` too."""
+    if not any(x is not None for x in (state, office, division, year)):
+        raise UsageError("--event needs at least one filter (--state, --office, --division, --year)")
+    from ikuflow.app.queries import listing
+
+    items = [(r["key"], event, comment) for r in listing(svc, state, office, division, year, at=at)]
+    return {**advance_many(svc, items, actor, at, all_or_nothing, progress), "selected": len(items)}
 
 
 # --- versioned workflows ----------------------------------------------------------------------

@@ -16,6 +16,7 @@ class Service(Session):
     new_many = documents.new_many
     advance = documents.advance
     advance_many = documents.advance_many
+    advance_where = documents.advance_where
     migrate = documents.migrate
     # queries
     status = queries.status

@@ -18,8 +18,15 @@ from ikuflow.store.db import connect
 
 
 def who(actor: str | None) -> str:
-    """The actor as the directory holds people: an e-mail address, trimmed and lower-case."""
-    return (actor or "").strip().lower()
+    """The actor as the directory holds people: an e-mail address, trimmed and lower-case;
+    UsageError (exit 2) for one that is not valid UTF-8 (a byte the terminal could not decode)."""
+    email = (actor or "").strip().lower()
+    try:
+        email.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = email.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace")
+        raise UsageError(f"the person acting, '{shown}', is not valid UTF-8; check --as or IKUFLOW_USER") from None
+    return email
 
 
 def mail_domain() -> str:

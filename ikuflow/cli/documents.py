@@ -139,15 +139,17 @@ def advance(key: str = typer.Argument(None, help="Document key, e.g. pacitan-sdm
     svc = _service()
     if from_file:
         items = _read_items(from_file)
-    else:
-        if not any((state, office, division, year)):
-            raise UsageError("--event needs at least one filter (--state, --office, --division, --year)")
-        items = [(r["key"], bulk_event, comment) for r in svc.list(state, office, division, year, at=when)]
-    res = _bulk_advance(svc, items, actor_of(actor), when, all_or_nothing)
+        res = _bulk_advance(lambda progress: svc.advance_many(items, actor_of(actor), when, all_or_nothing,
+                                                              progress))
+        selected = len(items)
+    else:  # (the use case selects the documents)
+        res = _bulk_advance(lambda progress: svc.advance_where(
+            bulk_event, actor_of(actor), comment, state, office, division, year, when, all_or_nothing, progress))
+        selected = res["selected"]
     if as_json:
         emit_json(res)
     else:
-        say(f"advanced {len(res['advanced'])} of {len(items)}; refused {len(res['refused'])}")
+        say(f"advanced {len(res['advanced'])} of {selected}; refused {len(res['refused'])}")
         if res["refused"]:
             table("refused", ["key", "event", "why"],
                   [(r["key"], r["event"], r["reason"]) for r in res["refused"][:50]])
@@ -155,13 +157,13 @@ def advance(key: str = typer.Argument(None, help="Document key, e.g. pacitan-sdm
         raise typer.Exit(res["refused"][0]["exit_code"])
 
 
-def _bulk_advance(svc, items, actor, when, all_or_nothing) -> dict:
+def _bulk_advance(work) -> dict:
     from ikuflow.errors import BulkRefused
 
     try:
-        return _bulk(lambda progress: svc.advance_many(items, actor, when, all_or_nothing, progress))
+        return _bulk(work)
     except BulkRefused as exc:
-        return {"advanced": [], "refused": exc.refused, "rolled_back": True}
+        return {"advanced": [], "refused": exc.refused, "rolled_back": True, "selected": exc.total}
 
 
 #: A --from-file CSV of a million documents is about 40 MB.

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ikuflow.errors import IkuflowError, Problem
+from ikuflow.errors import FIX_TEMPLATE, IkuflowError, Problem, RenderFailed
 
 #: The variables a template may use; anything else fails ``workflow check``.
 CONTEXT_VARIABLES = frozenset({
@@ -47,20 +47,8 @@ class Mail:
     html: str
 
 
-#: What to do about a template that fails: the operator's fix.
-FIX_TEMPLATE = "fix the template (see 'ikuflow workflow check')"
 #: What to do about a row whose stored context is unusable: nothing renders it.
 FIX_ROW = "this e-mail cannot be rendered as stored"
-
-
-class RenderFailed(IkuflowError):
-    """exit 1: template ``template`` cannot be rendered, for ``reason`` (one line). ``fix`` says
-    what to do: fix the template (:data:`FIX_TEMPLATE`), or nothing renders the stored context
-    (:data:`FIX_ROW`)."""
-
-    def __init__(self, template: str, reason: str, fix: str = FIX_TEMPLATE) -> None:
-        self.template, self.reason, self.fix = template, reason, fix
-        super().__init__(f"cannot render e-mail template '{template}': {reason}; {fix}")
 
 
 def _reason(exc: Exception, rel: str) -> str:
