@@ -17,18 +17,24 @@ What runs, interleaved round by round (one untimed warm-up round with 300 messag
   one bytes search, so the drain can be verified):
     ikuflow       a fresh database per round (a copy of a template made with ``admin.init()``,
                   a small directory, one document advanced once (submit) through ``Service``),
-                  holding N pending outbox rows that copy the real row that step rendered for the
-                  secretariat (subject / text / HTML), and no other outbox rows,
-                  each with its own cause and Message-ID, next_attempt_at in the past; timed:
+                  holding N pending outbox rows that copy the real INTENT that step queued for
+                  the secretariat (template + payload with its render context; subject and
+                  bodies NULL, as every writer now leaves them), and no other outbox rows,
+                  each with its own cause and Message-ID, next_attempt_at in the past, written by
+                  ``ikuflow.store.documents.insert_intents``; timed:
                   ``Sender(Settings.from_env(), url, batch).run(once=True)`` under ``asyncio.run``
-                  (Sender construction included). Afterwards: the server got exactly N messages,
-                  N distinct Message-IDs, the same set as the outbox, and every row is 'sent'.
+                  (Sender construction included), so the drain renders every message (Jinja2,
+                  all languages) right before sending it, as in production. Afterwards: the
+                  server got exactly N messages, N distinct Message-IDs, the same set as the
+                  outbox, every row is 'sent' and carries the subject the intent renders to.
     c8_same_server    b7's ``aiosmtplib_conc(.., 8)`` on b7's messages, against the recording
                       server: shows the two servers are alike (control, not a budget).
     c8_raw_ikuflow_msgs  b7's aiosmtplib_conc loop with 8 connections, but ``sendmail`` of the
-                      exact bytes ikuflow's ``build_message`` makes for these rows, prebuilt (no
-                      database, no building), against the recording server: the raw-aiosmtplib
-                      ceiling for ikuflow's ~3 KB multipart messages (b7's are ~1 KB) (control).
+                      exact bytes ikuflow's ``build_message`` makes for these rows (the intent
+                      rendered once with ``Renderer``, then built per Message-ID), prebuilt (no
+                      database, no rendering, no building in the timed part), against the
+                      recording server: the raw-aiosmtplib ceiling for ikuflow's ~3 KB multipart
+                      messages (b7's are ~1 KB) (control).
 
 Ratios are taken within each round (ikuflow / variant), then the median over rounds is held
 against the budget. Exit code 1 when a budget fails.
@@ -40,8 +46,9 @@ a round again (--retries, default 4) when other jobs took more than --disturbed 
 
 Extra modes (after the rounds):
   --profile   one more drain under cProfile (top functions), and one with timing wrappers around
-              Sender.claim / Sender.record / build_message / _Connection.send / _send_all, which
-              also measures how long connections sit idle at the end of each batch.
+              Sender.claim / Sender.record / Sender.render / build_message / _Connection.send /
+              _send_all, which also measures how long connections sit idle at the end of each
+              batch.
   --sweep     drains with batch x connections in a grid (``--sweep-batches``,
               ``--sweep-connections``), each next to aiosmtplib_c8 in the same round.
 
@@ -111,6 +118,7 @@ def busy_cpu() -> float:
 
 
 SERVERS: list = []
+SUBJECT: list = []  # the subject the template's intent renders to (build_template)
 
 
 def wait_quiet(max_wait: float = 120.0) -> float:
@@ -233,10 +241,12 @@ def remove_db(p: Path) -> None:
 
 def build_template() -> dict:
     """admin.init(), a small directory, one document created and submitted through Service:
-    its outbox row to the secretariat is the real rendered e-mail the bench copies."""
+    its outbox intent to the secretariat (template + payload) is the real row the bench copies.
+    The intent is also rendered once here (``Renderer``), for the controls and the size line."""
     from ikuflow import admin
     from ikuflow.calendar import parse_at
     from ikuflow.app.service import Service
+    from ikuflow.notify.render import Renderer, intent_context
 
     url = f"sqlite:///{TEMPLATE}"
     os.environ["IKUFLOW_DATABASE_URL"] = url
@@ -252,40 +262,47 @@ def build_template() -> dict:
     assert SECR in out["notified"], out
     svc.close()
     con = sqlite3.connect(TEMPLATE, isolation_level=None)
-    # the e-mail the submit step rendered for the secretariat (creating may have queued others)
+    # the intent the submit step queued for the secretariat (creating queued others)
     rows = con.execute("SELECT document_id, kind, recipient, template, payload, subject, body_text,"
                        " body_html FROM outbox WHERE recipient = ? AND template = 'submit'"
                        " ORDER BY id DESC", (SECR,)).fetchall()
-    assert rows and rows[0][6] and rows[0][7], rows
+    assert rows and rows[0][4] and rows[0][5:] == (None, None, None), f"not an intent: {rows}"
     con.execute("DELETE FROM outbox")  # the copies replace all; the drain must send exactly N
     con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     con.close()
-    keys = ("document_id", "kind", "recipient", "template", "payload", "subject", "body_text", "body_html")
-    return dict(zip(keys, rows[0]))
+    mail = dict(zip(("document_id", "kind", "recipient", "template", "payload"), rows[0][:5]))
+    # what the sender will make of it (the same call as Sender.render), for the controls only
+    rendered = Renderer().render(mail["template"], intent_context(mail["template"], mail["payload"]))
+    assert rendered.text and rendered.html, rendered
+    return {**mail, "subject": rendered.subject, "body_text": rendered.text, "body_html": rendered.html}
 
 
 def fresh_db(tag: str, n: int, mail: dict) -> Path:
-    """A copy of the template with n pending outbox rows (distinct cause and Message-ID)."""
+    """A copy of the template with n pending outbox intents (distinct cause and Message-ID),
+    written as the writers write them: template + payload, subject and bodies NULL."""
+    from ikuflow.app.notices import message_id
+    from ikuflow.app.session import mail_domain
     from ikuflow.calendar import now_utc
-    from ikuflow.service import OUTBOX_SQL, mail_domain, message_id
-    from ikuflow.store.db import fmt_ts
+    from ikuflow.store.documents import Intent, insert_intents
 
     path = WORK / f"drain-{tag}.db"
     remove_db(path)
     shutil.copyfile(TEMPLATE, path)
-    ts = fmt_ts(now_utc() - timedelta(minutes=1))
+    at = now_utc() - timedelta(minutes=1)
     dom = mail_domain()
-    rows = []
+    intents = []
     for i in range(n):
         cause = f"event:{mail['document_id']}:{tag}.{i}:{mail['recipient']}"
-        rows.append((mail["document_id"], mail["kind"], cause, mail["recipient"], mail["template"],
-                     mail["payload"], message_id(cause, dom), mail["subject"], mail["body_text"],
-                     mail["body_html"], "pending", ts, ts))
+        intents.append(Intent(mail["document_id"], mail["kind"], cause, mail["recipient"], mail["template"],
+                              mail["payload"], message_id(cause, dom), "pending", at))
     con = sqlite3.connect(path, isolation_level=None)
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("BEGIN")
-    con.executemany(OUTBOX_SQL, rows)
+    insert_intents(con, intents)
     con.execute("COMMIT")
+    pending = con.execute("SELECT count(*) FROM outbox WHERE status = 'pending' AND subject IS NULL"
+                          " AND body_text IS NULL AND body_html IS NULL").fetchone()[0]
+    assert pending == n, f"{pending} of {n} rows are pending intents"
     con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     con.close()
     return path
@@ -327,19 +344,23 @@ def drain(server: Server, path: Path, n: int, batch: int, connections: int | Non
     con = sqlite3.connect(path)
     status = dict(con.execute("SELECT status, count(*) FROM outbox GROUP BY status").fetchall())
     want = {r[0].encode() for r in con.execute("SELECT message_id FROM outbox")}
+    subjects = dict(con.execute("SELECT subject, count(*) FROM outbox GROUP BY subject").fetchall())
     con.close()
     assert stats.sent == n and stats.claimed == n and not stats.dead and not stats.retried, stats
     assert got == n and len(ids) == n, f"ikuflow: server counted {got}, kept {len(ids)} ids, of {n}"
     assert len(set(ids)) == n, f"ikuflow: {n - len(set(ids))} duplicate Message-IDs"
     assert set(ids) == want, "ikuflow: the Message-IDs received are not the outbox's"
     assert status == {"sent": n}, f"ikuflow: outbox statuses after the drain: {status}"
+    assert subjects == {SUBJECT[0]: n}, f"ikuflow: subjects stored with the sent mark: {subjects}"
     return dt
 
 
 def ikuflow_raw_messages(mail: dict, n: int) -> list[bytes]:
-    """Exactly the bytes ikuflow's build_message makes for these rows (distinct Message-IDs)."""
+    """Exactly the bytes ikuflow's build_message makes for these rows, from the intent rendered
+    once (distinct Message-IDs)."""
+    from ikuflow.app.notices import message_id
+    from ikuflow.app.session import mail_domain
     from ikuflow.notify.sender import build_message
-    from ikuflow.service import mail_domain, message_id
 
     s = settings_for_dummy()
     return [build_message(s, mail["recipient"], mail["subject"], mail["body_text"], mail["body_html"],
@@ -416,6 +437,7 @@ def run(anchor_srv: Server, rec_srv: Server) -> int:
 
     t_setup = time.perf_counter()
     mail = build_template()
+    SUBJECT[:] = [mail["subject"]]  # what the sender must store for every row it sent
     anchor_msgs = [b7.make_message(i) for i in range(N)]
     iku_raws = ikuflow_raw_messages(mail, N)
     mail_from = settings_for_dummy().mail_from
@@ -472,7 +494,9 @@ def run(anchor_srv: Server, rec_srv: Server) -> int:
     say()
     say(f"{env_line()}")
     say()
-    say(f"Sender: batch={args.batch}, connections={conns}, TLS off; aiosmtpd in its own process on "
+    say(f"Sender: batch={args.batch}, connections={conns}, TLS off; the outbox holds intents "
+        f"(template '{mail['template']}' + its context), each rendered by the sender right before it "
+        f"is sent; aiosmtpd in its own process on "
         f"127.0.0.1 (two server processes: b7's own, and the recording one for the drain and the "
         f"controls). Message sizes: b7 {len(raw_b7):,} B / {lines_b7} lines, ikuflow "
         f"{len(raw_iku):,} B / {lines_iku} lines (multipart text+HTML, base64). "
@@ -512,7 +536,8 @@ def run(anchor_srv: Server, rec_srv: Server) -> int:
         f"{fmt_ratio([a / b for a, b in zip(rates['c8_same_server'], rates['aiosmtplib_c8'])])}.")
     say()
     say(f"Every drain verified: the server received exactly {N:,} messages with {N:,} distinct "
-        f"Message-IDs (the outbox's), and every outbox row is 'sent'. Rounds run again because "
+        f"Message-IDs (the outbox's), and every outbox row is 'sent' with the subject its intent "
+        f"renders to. Rounds run again because "
         f"other jobs used more than {args.disturbed} cores during them: {discarded}.")
 
     if args.sweep:
@@ -589,10 +614,11 @@ def profile(rec_srv: Server, mail: dict) -> None:
     profd = drain(rec_srv, fresh_db("p-prof", N, mail), N, args.batch, args.connections, prof)
 
     # timing wrappers around the package's own functions (the real code runs)
-    acc = {"claim": 0.0, "record": 0.0, "build_message": 0.0, "send_all": 0.0}
-    counts = {"claim": 0, "record": 0, "build_message": 0, "send_all": 0, "send": 0}
+    acc = {"claim": 0.0, "record": 0.0, "render": 0.0, "build_message": 0.0, "send_all": 0.0}
+    counts = {"claim": 0, "record": 0, "render": 0, "build_message": 0, "send_all": 0, "send": 0}
     idle = {"conn_s": 0.0, "busy_conn_s": 0.0}
-    orig = {"claim": snd.Sender.claim, "record": snd.Sender.record, "build_message": snd.build_message,
+    orig = {"claim": snd.Sender.claim, "record": snd.Sender.record, "render": snd.Sender.render,
+            "build_message": snd.build_message,
             "send_all": snd.Sender._send_all, "send": snd._Connection.send}
     ends: list[float] = []
 
@@ -631,6 +657,7 @@ def profile(rec_srv: Server, mail: dict) -> None:
 
     snd.Sender.claim = wrap_sync("claim", orig["claim"])
     snd.Sender.record = wrap_sync("record", orig["record"])
+    snd.Sender.render = wrap_sync("render", orig["render"])
     snd.build_message = wrap_sync("build_message", orig["build_message"])
     snd.Sender._send_all = send_all_w
     snd._Connection.send = send_w
@@ -638,7 +665,7 @@ def profile(rec_srv: Server, mail: dict) -> None:
     try:
         total = drain(rec_srv, fresh_db("p-split", N, mail), N, args.batch, args.connections)
     finally:
-        snd.Sender.claim, snd.Sender.record = orig["claim"], orig["record"]
+        snd.Sender.claim, snd.Sender.record, snd.Sender.render = orig["claim"], orig["record"], orig["render"]
         snd.build_message, snd.Sender._send_all, snd._Connection.send = (
             orig["build_message"], orig["send_all"], orig["send"])
 
@@ -647,10 +674,12 @@ def profile(rec_srv: Server, mail: dict) -> None:
     say()
     say("| part (timing wrappers) | calls | total s | share of the drain | per message |")
     say("|---|---|---|---|---|")
-    sends_only = acc["send_all"] - acc["build_message"]
+    sends_only = acc["send_all"] - acc["render"] - acc["build_message"]
     parts = [("Sender.claim (SELECT + lease UPDATEs, one txn)", "claim", acc["claim"]),
              ("Sender.record (mark sent, one txn)", "record", acc["record"]),
              ("_send_all (batch wall time, all connections)", "send_all", acc["send_all"]),
+             ("  of which Sender.render (intent -> subject, text, HTML; CPU, blocks the loop)", "render",
+              acc["render"]),
              ("  of which build_message (CPU, blocks the loop)", "build_message", acc["build_message"])]
     for label, key, secs in parts:
         say(f"| {label} | {counts[key]:,} | {secs:.3f} | {secs / total:.1%} | {secs / N * 1e6:.0f} us |")

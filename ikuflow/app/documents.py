@@ -227,7 +227,7 @@ def advance(svc: Session, key: str, event: str, actor: str, comment: str | None 
     if not saved:
         raise Conflict(f"document {key} changed while you were acting on it; check "
                        f"'ikuflow status {key}' and retry if '{event}' still applies")
-    return _result(cur, out, intents)
+    return _result(cur, out, intents, svc.place(cur.office)[0])
 
 
 def _decide(svc: Session, key: str, event: str, actor: str, comment: str | None, now: datetime,
@@ -244,15 +244,16 @@ def _decide(svc: Session, key: str, event: str, actor: str, comment: str | None,
     svc.seen_directory(cur.directory_version)
     eng = svc.engine(cur.workflow_name, cur.workflow_version)
     comment = comment.strip() if comment and comment.strip() else None
-    doc = Doc(key, cur.state, date.fromisoformat(cur.signing_date), cur.tz, comment, now)
+    tz, office_name = svc.place(cur.office)
+    doc = Doc(key, cur.state, date.fromisoformat(cur.signing_date), tz, comment, now)
     out = eng.fire(doc, event, svc.roles(actor, cur.office, cur.division), actor,
-                   svc.delegators(actor, cur.office, cur.division, now, cur.tz))
+                   svc.delegators(actor, cur.office, cur.division, now, tz))
     queue = svc.queue_id(cur.office, cur.division, svc.workflow_id(cur.workflow_name, cur.workflow_version),
                          out.dest)
     st = eng.workflow.states[out.dest]
-    view = notices.document_view(key, cur.title, cur.office_name, cur.division_name, cur.year,
+    view = notices.document_view(key, cur.title, office_name, svc.division_name(cur.division), cur.year,
                                  cur.signing_date, out.dest, st.title or out.dest)
-    intents = notices.for_step(view, out, cur.id, cur.version + 1, cur.tz, now, svc.name_of(actor),
+    intents = notices.for_step(view, out, cur.id, cur.version + 1, tz, now, svc.name_of(actor),
                                svc.name_of(out.acting_for) if out.acting_for else None,
                                lambda roles: svc.people(cur.office, cur.division, roles), svc.mail_domain())
     return cur, out, queue, intents
@@ -265,9 +266,9 @@ def _save(con: Any, cur: store.Current, out: Outcome, queue: int, intents: list[
     return store.save_step(con, cur.id, cur.version, step, queue, out.due_at, out.next_action_at, intents)
 
 
-def _result(cur: store.Current, out: Outcome, intents: list[store.Intent]) -> dict:
+def _result(cur: store.Current, out: Outcome, intents: list[store.Intent], tz: str) -> dict:
     return {"key": cur.key, "event": out.event, "from": out.source, "state": out.dest,
-            "acting_for": out.acting_for, "version": cur.version + 1, "due_at": iso_local(out.due_at, cur.tz),
+            "acting_for": out.acting_for, "version": cur.version + 1, "due_at": iso_local(out.due_at, tz),
             "notified": [i.recipient for i in intents]}
 
 
@@ -297,7 +298,7 @@ def advance_many(svc: Session, items: list[tuple], actor: str, at: datetime | No
                     cur, out, queue, intents = _decide(svc, key, event, actor, comment, now, None)
                     if not _save(c, cur, out, queue, intents, now):
                         raise Conflict(f"document {key} changed while you were acting on it")
-                    done.append(_result(cur, out, intents))
+                    done.append(_result(cur, out, intents, svc.place(cur.office)[0]))
             except STORE_FAILURES:
                 raise
             except IkuflowError as exc:

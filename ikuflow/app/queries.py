@@ -29,14 +29,15 @@ def status(svc: Session, key: str, at: datetime | None = None) -> dict:
     now = at or now_utc()
     cur = _document(svc, key)
     wf = svc.engine(cur.workflow_name, cur.workflow_version).workflow
-    due, tz, state = cur.due_at, cur.tz, cur.state
+    svc.seen_directory(cur.directory_version)
+    tz, office_name = svc.place(cur.office)
+    due, state = cur.due_at, cur.state
     final = state in wf.final
     overdue = bool(due is not None and not final and now > due)
-    svc.seen_directory(cur.directory_version)
     must_act = [] if final else svc.people(cur.office, cur.division, wf.states[state].must_act)
     return {
-        "key": cur.key, "title": cur.title, "office": cur.office, "office_name": cur.office_name, "tz": tz,
-        "division": cur.division, "division_name": cur.division_name, "year": cur.year,
+        "key": cur.key, "title": cur.title, "office": cur.office, "office_name": office_name, "tz": tz,
+        "division": cur.division, "division_name": svc.division_name(cur.division), "year": cur.year,
         "signing_date": cur.signing_date, "workflow": cur.workflow_name,
         "workflow_version": cur.workflow_version, "state": state, "state_title": wf.states[state].title,
         "final": final, "version": cur.version, "due_at": iso_local(due, tz), "due_local": fmt_local(due, tz),

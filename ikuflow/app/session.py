@@ -94,6 +94,8 @@ class Session:
         self._holders: dict[str, list] = {}
         self._actors: dict[str, list] = {}
         self._people_read = False
+        self._places: dict[str, tuple[str, str]] = {}
+        self._division_names: dict[str, str] = {}
         self._picked: dict[tuple, list[dict]] = {}  # people(): holders of roles on a document
 
     def close(self) -> None:
@@ -180,8 +182,10 @@ class Session:
             self._dir_version, self._holders, self._actors, self._people_read = version, {}, {}, False
 
     def _people(self) -> None:
-        """Read every person and role assignment once per directory version: a step then needs
-        no read of the directory (a national directory is a few thousand rows)."""
+        """Read the directory once per directory version (offices, divisions, every person and
+        role assignment): a step then reads nothing of it (a national one is a few thousand rows)."""
+        self._places = {o.code: (o.tz, o.name) for o in people_store.offices(self.con)}
+        self._division_names = {d.code: d.name for d in people_store.divisions(self.con)}
         actors: dict[str, list] = {}
         holders: dict[str, list] = {}
         for email, name, role, office, division in people_store.everyone(self.con):
@@ -189,6 +193,18 @@ class Session:
             if role is not None and office is not None:
                 holders.setdefault(office, []).append(people_store.Holder(email, name, role, division))
         self._actors, self._holders, self._people_read, self._picked = actors, holders, True, {}
+
+    def place(self, office: str) -> tuple[str, str]:
+        """(time zone, name) of an office."""
+        if not self._people_read:
+            self._people()
+        return self._places[office]
+
+    def division_name(self, division: str) -> str:
+        """The name of a division."""
+        if not self._people_read:
+            self._people()
+        return self._division_names[division]
 
     def roles(self, actor: str, office: str, division: str) -> frozenset[str]:
         """The roles ``actor`` holds on a document of ``office``/``division``; UsageError without

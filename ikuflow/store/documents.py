@@ -24,16 +24,13 @@ def tick_slot(key: str) -> int:
 
 
 class Current(NamedTuple):
-    """A document as it is now, with its office's and division's names and zone."""
+    """A document as it is now, and the directory version it was read with."""
 
     id: int
     key: str
     title: str
     office: str
-    office_name: str
-    tz: str
     division: str
-    division_name: str
     year: int
     signing_date: str
     workflow_name: str
@@ -45,11 +42,10 @@ class Current(NamedTuple):
     directory_version: str | None
 
 
-_CURRENT_SQL = ("SELECT d.id, d.key, d.title, d.office_code, o.name, o.tz, d.division_code, dv.name,"
-                " d.year, d.signing_date, d.workflow_name, d.workflow_version, d.state, d.version,"
-                " d.due_at, d.updated_at, (SELECT value FROM meta WHERE key = 'directory_version')"
-                " FROM document d JOIN office o ON o.code = d.office_code"
-                " JOIN division dv ON dv.code = d.division_code WHERE d.key = ?")
+#: one index lookup (the names and zone of its office come from the session's directory)
+_CURRENT_SQL = ("SELECT id, key, title, office_code, division_code, year, signing_date, workflow_name,"
+                " workflow_version, state, version, due_at, updated_at,"
+                " (SELECT value FROM meta WHERE key = 'directory_version') FROM document WHERE key = ?")
 
 
 def current(con: Any, key: str) -> Current | None:
@@ -57,7 +53,7 @@ def current(con: Any, key: str) -> Current | None:
     row = con.execute(_CURRENT_SQL, (key,)).fetchone()
     if row is None:
         return None
-    return Current._make((*row[:14], parse_ts(row[14]), parse_ts(row[15]), row[16]))
+    return Current._make((*row[:11], parse_ts(row[11]), parse_ts(row[12]), row[13]))
 
 
 class NewDocument(NamedTuple):
