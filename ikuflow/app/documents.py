@@ -150,7 +150,7 @@ def new_many(svc: Session, year: int, signing_date: date, actor: str, offices: l
     actor = who(actor)
     version = svc.latest_version(workflow)
     eng = svc.engine(workflow, version)
-    d = svc.directory()
+    d = svc.directory(fresh=True)
     for code in offices or []:
         if code not in d.offices:
             raise NotFound("office", code, "see 'ikuflow office list'")
@@ -159,7 +159,6 @@ def new_many(svc: Session, year: int, signing_date: date, actor: str, offices: l
         if code not in d.divisions:
             raise NotFound("division", code, "see 'ikuflow division list'")
     divs = divisions or sorted(d.divisions)
-    svc.seen_directory(read=True)
     svc.roles(actor, "", "")  # no actor, or an unknown one, fails before anything else
     existing = store.existing_keys(svc.con, year, workflow)
     planned: list[tuple[store.NewDocument, Outcome]] = []
@@ -335,7 +334,7 @@ def migrate(svc: Session, name: str, dry_run: bool = True, actor: str = "operato
     now = at or now_utc()
     latest = svc.latest_version(name)
     new_eng = svc.engine(name, latest)
-    d = svc.directory()
+    d = svc.directory(fresh=True)
     moves: list[dict] = []
     stuck: list[dict] = []
     for b in store.behind(svc.con, name, latest):

@@ -112,7 +112,8 @@ def for_reminder(item: dict, doc_id: int, version: int, state: str, told: list[d
 def digest(recipient: str, held: list[tuple[str, str]], at: datetime, domain: str) -> Intent:
     """One e-mail listing every held reminder and escalation (cause, payload) of one person."""
     contexts = [json.loads(payload)["context"] for _, payload in held]
-    items = [{k: c[k] for k in ITEM_KEYS} for c in contexts]
+    # most urgent first: by the action's time (UTC), then the document
+    items = sorted(({k: c[k] for k in ITEM_KEYS} for c in contexts), key=lambda it: (it["at"], it["document"]["key"]))
     causes = sorted(cause for cause, _ in held)
     cause = "digest:" + hashlib.sha256("|".join(causes).encode()).hexdigest()[:32]
     kind = "escalation" if any(it["kind"] == "escalation" for it in items) else "reminder"

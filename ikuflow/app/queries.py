@@ -81,7 +81,7 @@ def overdue(svc: Session, office: str | None = None, at: datetime | None = None,
     now = at or now_utc()
     _office(svc, office)
     rows = store.overdue(svc.con, now, office, limit)
-    d = svc.directory()
+    d = svc.directory(fresh=True)
     # documents share queues (place, state, who must act) and due times (one signing date,
     # a few zones): what follows from those is worked out once, not per row
     where: dict = {}

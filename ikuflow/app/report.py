@@ -43,7 +43,7 @@ def build(svc, office: str | None = None, year: int | None = None, workflow: str
           at: datetime | None = None) -> dict:
     """The report's data: offices in tree order with their own and rolled-up cells."""
     now = at or now_utc()
-    d = svc.directory()
+    d = svc.directory(fresh=True)
     if office is not None and office not in d.offices:
         raise NotFound("office", office, "see 'ikuflow office list'")
     version = svc.latest_version(workflow)

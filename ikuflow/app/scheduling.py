@@ -29,7 +29,7 @@ def tick(svc: Session, at: datetime | None = None, batch: int = 500, stop=None) 
     now = at or now_utc()
     domain = svc.mail_domain()
     totals = {"documents": 0, "reminders": 0, "escalations": 0, "emails": 0, "batches": 0}
-    d = svc.directory()
+    d = svc.directory(fresh=True)
     acting = svc.acting(now)
     slot = 0  # the slots this pass has yet to do are slot and up (less those other passes hold)
     while not (stop and stop()):

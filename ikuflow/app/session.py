@@ -60,11 +60,12 @@ def pick(rows, division: str, roles) -> list[dict]:
 
 
 class Directory:
-    """Offices (zone, parent, name, level), divisions and role holders, read once for a pass
-    over many documents."""
+    """Offices (zone, parent, name, level), divisions, role holders by office and role
+    assignments by person, as read at one directory version."""
 
-    def __init__(self, offices: dict, holders: dict, divisions: dict) -> None:
+    def __init__(self, offices: dict, holders: dict, divisions: dict, actors: dict | None = None) -> None:
         self.offices, self.holders, self.divisions = offices, holders, divisions
+        self.actors = actors or {}  # e-mail -> their role assignments (people_store.Actor)
         self._cache: dict = {}
 
     def people(self, office: str, division: str, roles) -> list[dict]:
@@ -89,14 +90,9 @@ class Session:
         self._queues_read = False
         self._calendar = None
         self._domain: str | None = None  # of IKUFLOW_MAIL_FROM: see mail_domain()
-        # role holders per office and assignments per actor, valid for one directory version
+        # the directory, valid for one directory version
         self._dir_version: str | None = None
-        self._holders: dict[str, list] = {}
-        self._actors: dict[str, list] = {}
-        self._people_read = False
-        self._places: dict[str, tuple[str, str]] = {}
-        self._division_names: dict[str, str] = {}
-        self._picked: dict[tuple, list[dict]] = {}  # people(): holders of roles on a document
+        self._dir: Directory | None = None
 
     def close(self) -> None:
         """Close the connection."""
@@ -175,45 +171,45 @@ class Session:
 
     # --- people -------------------------------------------------------------------------------
     def seen_directory(self, version: str | None = None, read: bool = False) -> None:
-        """Drop cached people when the directory changed (every change bumps its version)."""
+        """Drop the directory read before when it changed (every change bumps its version)."""
         if read:
             version = people_store.version(self.con)
         if version != self._dir_version:
-            self._dir_version, self._holders, self._actors, self._people_read = version, {}, {}, False
+            self._dir_version, self._dir = version, None
 
-    def _people(self) -> None:
-        """Read the directory once per directory version (offices, divisions, every person and
-        role assignment): a step then reads nothing of it (a national one is a few thousand rows)."""
-        self._places = {o.code: (o.tz, o.name) for o in people_store.offices(self.con)}
-        self._division_names = {d.code: d.name for d in people_store.divisions(self.con)}
-        actors: dict[str, list] = {}
-        holders: dict[str, list] = {}
-        for email, name, role, office, division in people_store.everyone(self.con):
-            actors.setdefault(email, []).append(people_store.Actor(role, office, division, name))
-            if role is not None and office is not None:
-                holders.setdefault(office, []).append(people_store.Holder(email, name, role, division))
-        self._actors, self._holders, self._people_read, self._picked = actors, holders, True, {}
+    def directory(self, fresh: bool = False) -> Directory:
+        """The directory (offices, divisions, every person and role assignment), read once per
+        directory version: a step then reads nothing of it (a national one is a few thousand
+        rows). ``fresh``: check the version first (a pass over many documents does)."""
+        if fresh:
+            self.seen_directory(read=True)
+        if self._dir is None:
+            offices = {o.code: (o.tz, o.parent, o.name, o.level) for o in people_store.offices(self.con)}
+            divisions = {d.code: d.name for d in people_store.divisions(self.con)}
+            actors: dict[str, list] = {}
+            holders: dict[str, list] = {}
+            for email, name, role, office, division in people_store.everyone(self.con):
+                actors.setdefault(email, []).append(people_store.Actor(role, office, division, name))
+                if role is not None and office is not None:
+                    holders.setdefault(office, []).append(people_store.Holder(email, name, role, division))
+            self._dir = Directory(offices, holders, divisions, actors)
+        return self._dir
 
     def place(self, office: str) -> tuple[str, str]:
         """(time zone, name) of an office."""
-        if not self._people_read:
-            self._people()
-        return self._places[office]
+        tz, _, name, _ = self.directory().offices[office]
+        return tz, name
 
     def division_name(self, division: str) -> str:
         """The name of a division."""
-        if not self._people_read:
-            self._people()
-        return self._division_names[division]
+        return self.directory().divisions[division]
 
     def roles(self, actor: str, office: str, division: str) -> frozenset[str]:
         """The roles ``actor`` holds on a document of ``office``/``division``; UsageError without
         an actor, NotFound for someone not in the directory."""
         if not actor:
             raise UsageError("who is acting? pass --as EMAIL or set IKUFLOW_USER")
-        if not self._people_read:
-            self._people()
-        rows = self._actors.get(who(actor))
+        rows = self.directory().actors.get(who(actor))
         if not rows:
             raise NotFound("person", actor, "add them with 'ikuflow person add'")
         return roles_here([r[:3] for r in rows if r.role is not None], office, division)
@@ -231,23 +227,9 @@ class Session:
 
     def name_of(self, actor: str) -> str:
         """The directory's name for ``actor`` (their e-mail if unknown)."""
-        rows = self._actors.get(who(actor)) or []
+        rows = self.directory().actors.get(who(actor)) or []
         return rows[0].name if rows else actor
 
     def people(self, office: str, division: str, roles) -> list[dict]:
         """The people holding ``roles`` on a document of ``office``/``division``."""
-        if not roles:
-            return []
-        if not self._people_read:
-            self._people()
-        key = (office, division, tuple(roles))
-        found = self._picked.get(key)
-        if found is None:
-            found = self._picked[key] = pick(self._holders.get(office, ()), division, roles)
-        return found
-
-    def directory(self) -> Directory:
-        """A snapshot of offices and role holders, for passes over many documents."""
-        offices = {o.code: (o.tz, o.parent, o.name, o.level) for o in people_store.offices(self.con)}
-        divisions = {d.code: d.name for d in people_store.divisions(self.con)}
-        return Directory(offices, people_store.holders(self.con), divisions)
+        return self.directory().people(office, division, roles) if roles else []

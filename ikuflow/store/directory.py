@@ -277,17 +277,6 @@ def everyone(con) -> list[tuple[str, str, str | None, str | None, str | None]]:
                        " LEFT JOIN role_assignment ra ON ra.person_id = p.id").fetchall()
 
 
-def holders(con, office_code: str | None = None) -> dict[str, list[Holder]]:
-    """office -> the people holding a role there (of ``office_code`` only, when given)."""
-    out: dict[str, list[Holder]] = {}
-    for office, *rest in con.execute(
-            "SELECT ra.office_code, p.email, p.name, ra.role, ra.division_code FROM role_assignment ra"
-            " JOIN person p ON p.id = ra.person_id" + (" WHERE ra.office_code = ?" if office_code else ""),
-            (office_code,) if office_code else ()):
-        out.setdefault(office, []).append(Holder(*rest))
-    return out
-
-
 def delegators(con, delegate: str, day: date) -> list[str]:
     """The e-mails of the people ``delegate`` acts for on ``day``, oldest delegation first."""
     d = day.isoformat()
