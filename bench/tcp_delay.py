@@ -5,9 +5,9 @@ benchmark on one machine sees a database "on another host".
     python bench/tcp_delay.py --listen 6543 --to 127.0.0.1:5432 --delay-ms 0.5 [--control 6544]
 
 Every chunk read from either side is stamped on arrival and written to the other side
-``delay`` later. Each direction of each connection has its own queue of (due, bytes), flushed
-by one timer: order is kept, and chunks in flight overlap (a burst is delayed once, not once
-per chunk), so the link adds latency, not a throughput cap. Both sockets have TCP_NODELAY.
+``delay`` later, from one heap of (due, arrival order, destination, bytes): every chunk waits
+the same delay, so order is kept, and chunks in flight overlap (a burst is delayed once, not
+once per chunk): the link adds latency, not a throughput cap. Both sockets have TCP_NODELAY.
 
 Round trips: on each connection, a chunk from the server that follows a chunk from the client
 is one turn, one round trip (the client sent and then waited for the server). A reply split
@@ -28,10 +28,11 @@ its control port::
         ... connect to 127.0.0.1:link.port ...
         link.reset(); do_something(); print(link.round_trips)
 
-Timers: asyncio's default loop on Linux waits in epoll, which rounds every timeout up to a
-whole millisecond (a 0.5 ms delay would become about 1.05 ms), so the proxy runs its loop on
-``selectors.SelectSelector``: select() takes microseconds (at most 1024 sockets: plenty for a
-bench). The proxy also sets its timer slack to 1 ns (Linux rounds sleeps up by 50 us by
+Timers: epoll rounds every timeout up to a whole millisecond (a 0.5 ms delay would become
+about 1.05 ms), so the proxy runs a plain loop on ``selectors.SelectSelector``: select() takes
+microseconds (at most 1024 sockets: plenty for a bench); :func:`run` is that loop, with no
+event-loop machinery between a chunk's arrival and its departure (an asyncio version with
+streams added about 0.3 ms per round trip). The proxy also sets its timer slack to 1 ns (Linux rounds sleeps up by 50 us by
 default), and sets each timer early by the loop's measured wake-up lateness (about 50 us), so
 chunks leave on time on average; ``delay_ns_total / sent_chunks`` shows what they really got.
 """
@@ -39,8 +40,6 @@ chunks leave on time on average; ``delay_ns_total / sent_chunks`` shows what the
 from __future__ import annotations
 
 import argparse
-import asyncio
-import collections
 import selectors
 import socket
 import subprocess
@@ -72,151 +71,119 @@ class Counters:
         return counts["delay_ns_total"] / counts["sent_chunks"] / 1e6 if counts["sent_chunks"] else None
 
 
-class _Pipe:
-    """One direction of one connection: chunks wait in a queue until due, then go out in order.
-
-    The timer is set ``lead`` before the first chunk's due time, ``lead`` being the loop's
-    measured wake-up lateness (a moving average shared by all pipes), so chunks leave on time
-    on average instead of always late."""
-
-    lead = 0.0  # seconds, adapted as the timers fire
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, writer: asyncio.StreamWriter, delay: float,
-                 counters: "Counters") -> None:
-        self.loop, self.writer, self.delay, self.counters = loop, writer, delay, counters
-        self.queue: collections.deque = collections.deque()  # (due, bytes or None for EOF)
-        self.timer: asyncio.TimerHandle | None = None
-        self.done = loop.create_future()
-
-    def put(self, data: bytes | None, arrived: float) -> None:
-        self.queue.append((arrived + self.delay, data))
-        if self.timer is None:
-            self.timer = self.loop.call_at(self.queue[0][0] - _Pipe.lead, self._flush)
-
-    def _flush(self) -> None:
-        self.timer = None
-        now = self.loop.time()
-        q = self.queue
-        if q:  # how late the loop woke for the first chunk: adapt the lead towards it
-            err = now - q[0][0]
-            _Pipe.lead = min(max(0.0, _Pipe.lead + 0.1 * err), self.delay / 2)
-        c = self.counters
-        while q and q[0][0] <= now + _Pipe.lead:
-            due, data = q.popleft()
-            if data is None:  # the sender closed its side: pass the EOF on, after its data
-                if self.writer.can_write_eof():
-                    try:
-                        self.writer.write_eof()
-                    except OSError:
-                        pass
-                if not self.done.done():
-                    self.done.set_result(None)
-                return
-            if not self.writer.is_closing():
-                self.writer.write(data)
-            c.sent_chunks += 1
-            c.delay_ns_total += round((now - due + self.delay) * 1e9)
-        if q:
-            self.timer = self.loop.call_at(q[0][0] - _Pipe.lead, self._flush)
-
-
-def _nodelay(writer: asyncio.StreamWriter) -> None:
-    sock = writer.get_extra_info("socket")
-    if sock is not None:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
-async def _pump(reader: asyncio.StreamReader, pipe: _Pipe, on_chunk) -> None:
-    loop = asyncio.get_running_loop()
-    try:
-        while True:
-            data = await reader.read(CHUNK)
-            now = loop.time()
-            if not data:
-                break
-            on_chunk(data)
-            pipe.put(data, now)
-    except (ConnectionError, OSError):
-        pass
-    pipe.put(None, loop.time())
-
-
-async def serve(listen: tuple[str, int], to: tuple[str, int], delay_s: float,
-                control: tuple[str, int] | None = None, ready=None, counters: Counters | None = None) -> None:
-    """Run the proxy (and its control port) until cancelled. ``ready(port, control_port)`` is
-    called once both listen."""
-    loop = asyncio.get_running_loop()
-    c = counters or Counters()
-
-    async def handle(c_reader: asyncio.StreamReader, c_writer: asyncio.StreamWriter) -> None:
-        try:
-            s_reader, s_writer = await asyncio.open_connection(*to)
-        except OSError:
-            c_writer.close()
-            return
-        _nodelay(c_writer)
-        _nodelay(s_writer)
-        c.connections += 1
-        last = ["s"]  # who sent last on this connection
-
-        def from_client(data: bytes) -> None:
-            c.c2s_chunks += 1
-            c.c2s_bytes += len(data)
-            last[0] = "c"
-
-        def from_server(data: bytes) -> None:
-            c.s2c_chunks += 1
-            c.s2c_bytes += len(data)
-            if last[0] == "c":
-                c.round_trips += 1
-            last[0] = "s"
-
-        up, down = _Pipe(loop, s_writer, delay_s, c), _Pipe(loop, c_writer, delay_s, c)
-        await asyncio.gather(_pump(c_reader, up, from_client), _pump(s_reader, down, from_server))
-        await asyncio.gather(up.done, down.done)
-        for w in (c_writer, s_writer):
-            w.close()
-
-    async def control_handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        _nodelay(writer)
-        try:
-            while line := await reader.readline():
-                cmd = line.decode().strip()
-                if cmd == "count":
-                    writer.write((c.line() + "\n").encode())
-                elif cmd == "reset":
-                    c.reset()
-                    writer.write(b"ok\n")
-                else:
-                    writer.write(f"error unknown command {cmd!r}\n".encode())
-                await writer.drain()
-        except (ConnectionError, OSError):
-            pass
-        writer.close()
-
-    server = await asyncio.start_server(handle, *listen)
-    ctl = await asyncio.start_server(control_handle, *control) if control else None
-    if ready:
-        ready(server.sockets[0].getsockname()[1], ctl.sockets[0].getsockname()[1] if ctl else None)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        server.close()
-        if ctl:
-            ctl.close()
-
-
 def run(listen: tuple[str, int], to: tuple[str, int], delay_s: float, control: tuple[str, int] | None = None,
         ready=None) -> None:
-    """:func:`serve` on an event loop with microsecond timers (see the module docstring)."""
+    """The proxy on a plain select() loop over blocking sockets (see the module docstring):
+    no event-loop machinery between a chunk's arrival and its departure, so the link adds its
+    delay and little else (asyncio's streams added about 0.3 ms per round trip)."""
+    import heapq
+    import time
+
     _no_timer_slack()
-    loop = asyncio.SelectorEventLoop(selectors.SelectSelector())
+    c = Counters()
+    sel = selectors.SelectSelector()
+    lsock = socket.create_server(listen)
+    sel.register(lsock, selectors.EVENT_READ, ("listen", None))
+    csock = socket.create_server(control) if control else None
+    if csock:
+        sel.register(csock, selectors.EVENT_READ, ("control-listen", None))
+    if ready:
+        ready(lsock.getsockname()[1], csock.getsockname()[1] if csock else None)
+    timers: list = []  # heap of (due, seq, destination socket, bytes or None for EOF)
+    seq = 0
+    lead = 0.0  # how early to wake: select()'s measured wake-up lateness, a moving average
+    last: dict = {}  # client socket -> who sent last on that connection ("c" or "s")
+    peer: dict = {}  # socket -> the other side of its connection
+
+    def close(sock) -> None:
+        for x in (sock, peer.get(sock)):
+            if x is not None and x.fileno() >= 0:
+                try:
+                    sel.unregister(x)
+                except (KeyError, ValueError):
+                    pass
+                x.close()
+
     try:
-        loop.run_until_complete(serve(listen, to, delay_s, control, ready))
+        while True:
+            now = time.perf_counter()
+            timeout = None if not timers else max(0.0, timers[0][0] - lead - now)
+            for key, _ in sel.select(timeout):
+                kind, client = key.data
+                sock = key.fileobj
+                if kind == "listen":
+                    cl, _ = lsock.accept()
+                    try:
+                        sv = socket.create_connection(to)
+                    except OSError:
+                        cl.close()
+                        continue
+                    for x in (cl, sv):
+                        x.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    peer[cl], peer[sv], last[cl] = sv, cl, "s"
+                    sel.register(cl, selectors.EVENT_READ, ("c", cl))
+                    sel.register(sv, selectors.EVENT_READ, ("s", cl))
+                    c.connections += 1
+                elif kind == "control-listen":
+                    ctl, _ = csock.accept()
+                    ctl.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    sel.register(ctl, selectors.EVENT_READ, ("control", None))
+                elif kind == "control":
+                    data = sock.recv(4096)
+                    if not data:
+                        sel.unregister(sock)
+                        sock.close()
+                        continue
+                    for cmd in data.decode().split():
+                        if cmd == "count":
+                            sock.sendall((c.line() + "\n").encode())
+                        elif cmd == "reset":
+                            c.reset()
+                            sock.sendall(b"ok\n")
+                        else:
+                            sock.sendall(f"error unknown command {cmd!r}\n".encode())
+                else:
+                    try:
+                        data = sock.recv(CHUNK)
+                    except OSError:
+                        data = b""
+                    arrived = time.perf_counter()
+                    if data and kind == "c":
+                        c.c2s_chunks += 1
+                        c.c2s_bytes += len(data)
+                        last[client] = "c"
+                    elif data:
+                        c.s2c_chunks += 1
+                        c.s2c_bytes += len(data)
+                        if last.get(client) == "c":
+                            c.round_trips += 1
+                        last[client] = "s"
+                    else:
+                        sel.unregister(sock)
+                    seq += 1
+                    heapq.heappush(timers, (arrived + delay_s, seq, peer[sock], data or None))
+            now = time.perf_counter()
+            if timers and timers[0][0] <= now + lead:  # how late select() woke: adapt the lead towards it
+                lead = min(max(0.0, lead + 0.1 * (now - timers[0][0])), delay_s / 2)
+            while timers and timers[0][0] <= now + lead:
+                due, _, dest, data = heapq.heappop(timers)
+                if dest.fileno() < 0:
+                    continue
+                if data is None:  # one side closed: pass the EOF on, after its data
+                    try:
+                        dest.shutdown(socket.SHUT_WR)
+                    except OSError:
+                        close(dest)
+                    continue
+                try:
+                    dest.sendall(data)
+                except OSError:
+                    close(dest)
+                    continue
+                c.sent_chunks += 1
+                c.delay_ns_total += round((now - due + delay_s) * 1e9)
     except KeyboardInterrupt:
         pass
-    finally:
-        loop.close()
 
 
 def _no_timer_slack() -> None:
