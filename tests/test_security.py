@@ -639,7 +639,8 @@ _copies = iter(range(10**9))
 
 @given_settings(30)
 @given(title=weird_text.filter(lambda t: t.strip() and len(t.strip()) <= 200),
-       comment=weird_text.filter(lambda t: any(c.isalnum() for c in t)),  # a reason one can read
+       comment=weird_text.filter(lambda t: any(c.isalnum() for c in t)  # a reason one can read
+                                 and len(t.strip()) <= 4000),  # MAX_COMMENT
        name=weird_text.filter(lambda t: t.strip() and len(t.strip()) <= 200))  # NAME_MAX
 def test_any_text_in_titles_comments_and_names_comes_back_as_it_went_in(seeded_template, tmp_path, title,
                                                                          comment, name):
