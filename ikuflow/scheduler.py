@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import threading
+import time
 
 log = logging.getLogger("ikuflow.scheduler")
 
@@ -21,7 +22,7 @@ def serve(interval: float = 60.0, batch: int = 500, url: str | None = None, once
           send: bool = True) -> dict:
     """Run passes every ``interval`` seconds (and the sender, unless ``send`` is False) until
     SIGINT/SIGTERM; return the totals."""
-    from apscheduler.schedulers.blocking import BlockingScheduler
+    from apscheduler.schedulers.background import BackgroundScheduler
 
     from ikuflow.app.service import Service
 
@@ -47,20 +48,25 @@ def serve(interval: float = 60.0, batch: int = 500, url: str | None = None, once
             log.info("pass: %(documents)d documents, %(reminders)d reminders, "
                      "%(escalations)d escalations, %(emails)d e-mails", res)
 
-    scheduler = BlockingScheduler(job_defaults={"coalesce": True, "max_instances": 1,
-                                                "misfire_grace_time": None})
+    scheduler = BackgroundScheduler(job_defaults={"coalesce": True, "max_instances": 1,
+                                                  "misfire_grace_time": None})
     scheduler.add_job(run_pass, "interval", seconds=interval, id="tick", next_run_time=_now())
 
     def stop(signum, _frame) -> None:
-        log.info("signal %s: stopping after the current batch", signum)
+        # Only a flag: a handler runs between two bytecodes of the main thread, which may then
+        # hold a lock the scheduler's shutdown needs (its thread pool's, while submitting a
+        # pass): shutting down from here could wait forever. The main loop below does it.
         stopping.set()
-        scheduler.shutdown(wait=False)
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     if once_ready:
         once_ready()
-    scheduler.start()  # returns at shutdown; a running pass finishes its batch first
+    scheduler.start()
+    while not stopping.is_set():
+        time.sleep(0.1)
+    log.info("stopping after the current batch")
+    scheduler.shutdown(wait=True)  # a running pass finishes its batch first
     with passing:
         svc.close()
     if sender_thread is not None:

@@ -295,6 +295,7 @@ def test_sigterm_as_a_pass_starts_never_leaves_a_traceback(directory):
         finally:
             if p.poll() is None:
                 p.kill()
+                p.communicate()  # reaped, its pipes closed: nothing leaks into the next test
         assert p.returncode == 0 and "Traceback" not in err, err[-800:]
 
 
@@ -313,6 +314,7 @@ def test_serve_runs_passes_and_stops_cleanly_on_sigterm(svc):
     finally:
         if p.poll() is None:
             p.kill()
+            p.communicate()  # reaped, its pipes closed: nothing leaks into the next test
     assert p.returncode == 0, err
     assert "stopped after" in out
     rows = outbox(svc)

@@ -242,6 +242,7 @@ def test_four_serve_processes_send_each_due_reminder_once(tmp_path, smtp_env):
         for p in procs:
             if p.poll() is None:
                 p.kill()
+                p.communicate()  # reaped, its pipes closed: nothing leaks into the next test
                 p.wait()
         peer.stop()
     errs = [(tmp_path / f"serve{i}.err").read_text() for i in range(4)]
@@ -345,6 +346,7 @@ def test_eight_processes_firing_at_the_same_100_documents(tmp_path):
         for p in procs:
             if p.poll() is None:
                 p.kill()
+                p.communicate()  # reaped, its pipes closed: nothing leaks into the next test
                 p.wait()
     for p, (out, err) in zip(procs, results):
         assert p.returncode == 0 and "Traceback" not in err, err[-3000:]
