@@ -31,8 +31,12 @@ def tick(svc: Session, at: datetime | None = None, batch: int = 500, stop=None) 
     totals = {"documents": 0, "reminders": 0, "escalations": 0, "emails": 0, "batches": 0}
     d = svc.directory(fresh=True)
     acting = svc.acting(now)
+    due = store.due_slots(svc.con, now)  # the slots with anything to do (most passes: none)
     slot = 0  # the slots this pass has yet to do are slot and up (less those other passes hold)
     while not (stop and stop()):
+        slot = next((s for s in due if s >= slot), -1)
+        if slot < 0:
+            break
         with write(svc.con) as c:
             taken = store.next_slot(c, slot)
             if taken is None:

@@ -17,13 +17,23 @@ from typing import Any, Iterable, NamedTuple, Sequence
 from ikuflow.store.db import dialect, fmt_ts, parse_ts
 from ikuflow.store.documents import TICK_SLOTS
 
-__all__ = ["TICK_SLOTS", "Claimed", "Held", "claim", "details", "held", "mark", "move_next_actions",
-           "next_slot", "versions"]
+__all__ = ["TICK_SLOTS", "Claimed", "Held", "claim", "details", "due_slots", "held", "mark",
+           "move_next_actions", "next_slot", "versions"]
 
 _SLOT_SQL = "SELECT slot FROM tick_slot WHERE slot >= ? ORDER BY slot LIMIT 1"
 #: a slot's most overdue documents: one range of ix_document_next_action
 _CLAIM_SQL = ("SELECT id, version, due_at, next_action_at, queue_id FROM document WHERE tick_slot = ?"
               " AND next_action_at IS NOT NULL AND next_action_at <= ? ORDER BY next_action_at, id LIMIT ?")
+
+
+_DUE_SLOTS_SQL = ("SELECT slot FROM tick_slot s WHERE EXISTS (SELECT 1 FROM document d WHERE d.tick_slot = s.slot"
+                  " AND d.next_action_at IS NOT NULL AND d.next_action_at <= ?) ORDER BY slot")
+
+
+def due_slots(con: Any, now: datetime) -> list[int]:
+    """The slots holding a document whose next action time is at or before ``now``: one probe
+    of ix_document_next_action per slot, so an idle pass is one statement, not a batch per slot."""
+    return [r[0] for r in con.execute(_DUE_SLOTS_SQL, (fmt_ts(now),)).fetchall()]
 
 
 def next_slot(con: Any, slot: int) -> int | None:
