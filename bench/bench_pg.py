@@ -337,7 +337,7 @@ def ikuflow_sql(con):
     got = service_sql(con, NOW_DT)
     assert got["slot"][0].endswith("FOR UPDATE SKIP LOCKED"), got["slot"]  # the PostgreSQL claim path
     return (got["list"], got["count"], got["slot"], got["claim"], got["begin"], got["rows"],
-            len(got["list_statements"]))
+            len(got["list_statements"]), got["probe"])
 
 
 def plan_of(execute, sql, params) -> str:
@@ -371,7 +371,8 @@ def part_overdue(pg) -> list[str]:
     raw = psycopg.connect(a_dsn.replace("dbname=anchor", "dbname=ikuflow"), autocommit=True,
                           prepare_threshold=None, options="-c timezone=UTC")
     (list_sql, list_p), (count_sql, count_p), (slot_sql, slot_p), (claim_sql, claim_p), begin_sql, n_list, \
-        n_stmts = ikuflow_sql(ik)
+        n_stmts, (probe_sql, probe_p) = ikuflow_sql(ik)
+    n_probe = len(ik.execute(probe_sql, probe_p).fetchall())
     assert n_list == c1, (n_list, c1)
     claim, next_all, c_slot = claim_calls(ik, (slot_sql, slot_p), (claim_sql, claim_p))
     c_slot = min(500, c_slot)
@@ -419,6 +420,7 @@ def part_overdue(pg) -> list[str]:
 
     variants = {  # name: (callable returning rows, or (rows, ms it timed itself); expected rows), in run order
         "ik_claim_stmt": (claim_stmt, c_slot),
+        "ik_probe": (ik_rows(probe_sql, probe_p), n_probe),
         "ik_claim_txn": (claim_in_txn, c_slot),
         "an_Q2_batch500": (an_rows("Q2_batch500"), min(500, c1)),
         "ik_claim_sql": (ik_rows(claim_sql, claim_p), c_slot),
@@ -498,13 +500,17 @@ def part_overdue(pg) -> list[str]:
                + "; anchor " + ", ".join(f"{k[3:]} {ratio(res[k], res['an_Q0_forced_scan'])}"
                                         for k in ("an_Q2_batch500", "an_Q1_not_terminal", "an_Q1_count")))
     out.append("")
+    out.append(f"A pass first asks which of the {TICK_SLOTS} slots hold anything due (one statement per pass, "
+               f"not per batch; {n_probe} here): {fmt(res['ik_probe'])} ms (median [min..max]).")
+    out.append("")
     out.append("Query plans (EXPLAIN):")
     out.append("")
 
     def ik_exec(sql, params):
         return ik.execute(sql, params)
 
-    for label, sql, params in [("slot (Service.tick)", slot_sql, slot_p), ("claim (Service.tick)", claim_sql, claim_p),
+    for label, sql, params in [("probe (Service.tick, once per pass)", probe_sql, probe_p),
+                               ("slot (Service.tick)", slot_sql, slot_p), ("claim (Service.tick)", claim_sql, claim_p),
                                ("overdue list (Service.overdue)", list_sql, list_p),
                                ("overdue count (Service.overdue_count)", count_sql, count_p)]:
         out.append(f"- ikuflow {label}: `{plan_of(ik_exec, sql, params)}`")

@@ -25,17 +25,21 @@ class Recorder:
         return getattr(self._con, name)
 
 
+def _is_probe(sql: str) -> bool:
+    return "FROM tick_slot s WHERE (SELECT min(" in sql
+
+
 def _is_claim(sql: str) -> bool:
-    return sql.lstrip().upper().startswith("SELECT") and "next_action_at" in sql
+    return sql.lstrip().upper().startswith("SELECT") and "next_action_at" in sql and not _is_probe(sql)
 
 
 def _is_slot(sql: str) -> bool:
-    return "FROM tick_slot" in sql
+    return "FROM tick_slot WHERE slot" in sql
 
 
 def service_sql(con, now) -> dict:
-    """What ``Service`` sends at ``now``: ``list``, ``count``, ``slot`` (the tick taking its first
-    slot) and ``claim`` (that slot's documents) as (sql, params), ``begin`` (the statement
+    """What ``Service`` sends at ``now``: ``list``, ``count``, ``probe`` (the tick asking which slots
+    hold anything due, once per pass), ``slot`` (the tick taking its first slot) and ``claim`` (that slot's documents) as (sql, params), ``begin`` (the statement
     opening the claim's transaction), ``rows`` (the overdue list's length) and
     ``list_statements`` (everything Service.overdue sent). The tick is stopped at its claim
     SELECT, before any write."""
@@ -58,9 +62,11 @@ def service_sql(con, now) -> dict:
     begin = [s for s in rec.seen if s[0].strip().upper().startswith("BEGIN")]
     claim = [s for s in rec.seen if _is_claim(s[0])]
     slot = [s for s in rec.seen if _is_slot(s[0])]
-    assert len(listing) == 1 and len(count) == 1 and len(claim) == 1 and len(begin) == 1 and len(slot) == 1, \
-        (listing, count, claim, begin, slot)
-    return {"list": listing[0], "count": count[0], "slot": slot[0], "claim": claim[0], "begin": begin[0][0],
+    probe = [s for s in rec.seen if _is_probe(s[0])]
+    assert len(listing) == 1 and len(count) == 1 and len(claim) == 1 and len(begin) == 1 and len(slot) == 1 \
+        and len(probe) == 1, (listing, count, claim, begin, slot, probe)
+    return {"list": listing[0], "count": count[0], "probe": probe[0], "slot": slot[0], "claim": claim[0],
+            "begin": begin[0][0],
             "rows": rows, "list_statements": list_statements}
 
 

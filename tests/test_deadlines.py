@@ -400,7 +400,7 @@ def test_the_scans_read_their_covering_indexes_only(svc, doc, backend):
             "count": [q for q in rec.seen if "count(*)" in q[0] and "due_at" in q[0]],
             "claim": [q for q in rec.seen if q[0].startswith("SELECT") and "next_action_at <=" in q[0]
                       and "FROM tick_slot" not in q[0]],
-            "probe": [q for q in rec.seen if "FROM tick_slot s WHERE EXISTS" in q[0]]}
+            "probe": [q for q in rec.seen if "FROM tick_slot s WHERE (SELECT min(" in q[0]]}
     slots = [q for q in rec.seen if "FROM tick_slot WHERE slot >=" in q[0]]
     # one probe finds the slots with anything due; the pass takes the one slot of the one overdue
     # document, claims it once, and asks for no other slot

@@ -26,13 +26,14 @@ _CLAIM_SQL = ("SELECT id, version, due_at, next_action_at, queue_id FROM documen
               " AND next_action_at IS NOT NULL AND next_action_at <= ? ORDER BY next_action_at, id LIMIT ?")
 
 
-_DUE_SLOTS_SQL = ("SELECT slot FROM tick_slot s WHERE EXISTS (SELECT 1 FROM document d WHERE d.tick_slot = s.slot"
-                  " AND d.next_action_at IS NOT NULL AND d.next_action_at <= ?) ORDER BY slot")
+_DUE_SLOTS_SQL = ("SELECT slot FROM tick_slot s WHERE (SELECT min(d.next_action_at) FROM document d"
+                  " WHERE d.tick_slot = s.slot AND d.next_action_at IS NOT NULL) <= ? ORDER BY slot")
 
 
 def due_slots(con: Any, now: datetime) -> list[int]:
-    """The slots holding a document whose next action time is at or before ``now``: one probe
-    of ix_document_next_action per slot, so an idle pass is one statement, not a batch per slot."""
+    """The slots holding a document whose next action time is at or before ``now``: the first
+    entry of each slot's range of ix_document_next_action (min() reads one index entry per slot),
+    so an idle pass is one statement, not a transaction per slot."""
     return [r[0] for r in con.execute(_DUE_SLOTS_SQL, (fmt_ts(now),)).fetchall()]
 
 
