@@ -102,10 +102,15 @@ class Document(SQLModel, table=True):
         # covering what its query reads, so neither touches the table. A bare (due_at) index
         # would be 15x slower than none (../shared/anchors, section 5). Office, division,
         # workflow and state are one integer here (queue_id): every column read costs each of
-        # the 15,000 rows of a national overdue list. The count reads the same index (until 0006
-        # it had one of its own, half the pages, which cost every transition two page writes).
+        # the 15,000 rows of a national overdue list.
         Index("ix_document_due", "due_at", "id", "key", "queue_id",
               sqlite_where=text("due_at IS NOT NULL"), postgresql_where=text("due_at IS NOT NULL")),
+        # The count's own index, half the pages of the one above, on PostgreSQL only: there a
+        # count over ix_document_due takes twice as long (6.5 ms at 1,000,000 documents, budget
+        # 3 ms), while on SQLite it takes 1.1 ms and the extra index would cost every step two
+        # page writes (schema 0006 dropped it there).
+        Index("ix_document_due_count", "due_at",
+              postgresql_where=text("due_at IS NOT NULL")).ddl_if(dialect="postgresql"),
         # The scheduler claims one tick slot at a time: its due documents are one range here.
         Index("ix_document_next_action", "tick_slot", "next_action_at", "id", "version", "due_at", "queue_id",
               sqlite_where=text("next_action_at IS NOT NULL"),
