@@ -14,7 +14,7 @@ import sys
 import typer
 from typer.core import TyperGroup
 
-from ikuflow.cli import directory, documents, outbox, workflow
+from ikuflow.cli import directory, documents, outbox, tokens, workflow
 from ikuflow.errors import IkuflowError
 
 HELP = """ikuflow moves IKU documents through their approval workflow
@@ -101,6 +101,7 @@ app.add_typer(directory.office_app, name="office")
 app.add_typer(directory.division_app, name="division")
 app.add_typer(directory.person_app, name="person")
 app.add_typer(outbox.app, name="outbox")
+app.add_typer(tokens.app, name="token")
 directory.register(app)
 documents.register(app)
 

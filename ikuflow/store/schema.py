@@ -58,6 +58,20 @@ class Delegation(SQLModel, table=True):
     created_at: datetime
 
 
+class ApiToken(SQLModel, table=True):
+    """A person's API token (``Authorization: Bearer``): only its SHA-256 digest is kept; the
+    token itself is shown once, when it is created."""
+
+    __tablename__ = "api_token"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    digest: str = Field(unique=True)
+    note: Optional[str] = None
+    created_at: datetime
+    last_used_at: Optional[datetime] = None
+    revoked_at: Optional[datetime] = None
+
+
 class WorkflowVersion(SQLModel, table=True):
     __tablename__ = "workflow_version"
     __table_args__ = (UniqueConstraint("name", "version"), UniqueConstraint("name", "sha256"))
