@@ -111,8 +111,10 @@ def test_init_upgrades_a_database_of_the_previous_schema_and_loses_nothing(datab
     assert "upgraded" in p.stdout and "0001 -> 0007" in p.stdout
 
     con = db()
-    added = {"history": ("version",), "document": ("queue_id", "tick_slot")}  # by 0002, 0004 and 0005
+    added = {"history": ("version", "channel"), "document": ("queue_id", "tick_slot")}  # by 0002, 0004, 0005, 0007
     after = {t: dump(con, t, skip=added.get(t, ())) for t in TABLES}
+    # the steps of earlier releases came through the command line or the Python API
+    assert {r[0] for r in con.execute("SELECT channel FROM history").fetchall()} == {"cli"}
     # everything kept; init adds only what it always adds (the standard divisions, the workflow
     # files as a new version), and calendar_day is, by design, replaced by workflows/calendar.yaml
     for t in TABLES:

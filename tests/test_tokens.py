@@ -1,6 +1,7 @@
-"""Issue 16 (first part): personal API tokens, `ikuflow token create|list|revoke`. A token is
-printed once and stored as its SHA-256 digest only; it names its person; a revoked token is
-refused from then on. Both backends."""
+"""Issue 16 (first parts): personal API tokens (`ikuflow token create|list|revoke`) and the
+history's channel. A token is printed once and stored as its SHA-256 digest only; it names its
+person; a revoked token is refused from then on. Every history row says how its step came in.
+Both backends."""
 
 from __future__ import annotations
 
@@ -86,3 +87,35 @@ def test_token_create_in_the_real_console_script(directory):
     assert listed.returncode == 0 and "ponsel" in listed.stdout and token not in listed.stdout
     assert run_ikuflow("token", "revoke", "1").returncode == 0
     assert run_ikuflow("token", "revoke", "x").returncode == 2
+
+
+# =============================================================================================
+# the history's channel: how each step came in (cli, web, link or api)
+# =============================================================================================
+def test_every_history_row_names_its_channel_and_history_shows_it(cli, svc):
+    from datetime import date
+
+    from conftest import COORD_HUKUM, SECR, SIGNING, utc
+    from ikuflow.errors import UsageError
+
+    assert cli("new", "--office", "pacitan", "--division", "sdmo", "--year", "2026", "--signing-date",
+               "2026-01-28", "--as", COORD, "--at", "2026-01-12T09:00+07:00").exit_code == 0
+    assert cli("advance", "pacitan-sdmo-2026", "submit", "--as", COORD, "--at", "2026-01-15T10:00+07:00").exit_code == 0
+    svc.advance("pacitan-sdmo-2026", "synchronize", SECR, at=utc("2026-01-16T10:00+07:00"), channel="link")
+    svc.new("pacitan", "hukum", 2026, SIGNING, SECR, at=utc("2026-01-12T09:00+07:00"), channel="web")
+    svc.advance("pacitan-hukum-2026", "submit", COORD_HUKUM, at=utc("2026-01-15T10:00+07:00"), channel="api")
+    hist = json.loads(cli("history", "pacitan-sdmo-2026", "--json").stdout)
+    assert [(h["event"], h["channel"]) for h in hist] == [("create", "cli"), ("submit", "cli"), ("synchronize", "link")]
+    assert [h["channel"] for h in svc.history("pacitan-hukum-2026")] == ["web", "api"]
+    table = cli("history", "pacitan-sdmo-2026").stdout
+    assert " via " in table and " link " in table and " cli " in table
+    # a channel that is not one of the four is refused before anything is written
+    before = rows("SELECT count(*) FROM history")
+    for call in (lambda: svc.advance("pacitan-hukum-2026", "synchronize", SECR, channel="email"),
+                 lambda: svc.new("pacitan", "sengketa", 2026, date(2026, 1, 28), SECR, channel="")):
+        try:
+            call()
+            raise AssertionError("an unknown channel was accepted")
+        except UsageError as exc:
+            assert "unknown channel" in str(exc) and exc.exit_code == 2
+    assert rows("SELECT count(*) FROM history") == before

@@ -65,6 +65,12 @@ def check_title(title: str | None) -> str | None:
     return title
 
 
+def check_channel(channel: str) -> None:
+    """UsageError (exit 2) for a channel that is not one of store.CHANNELS."""
+    if channel not in store.CHANNELS:
+        raise UsageError(f"unknown channel '{channel}'; one of {', '.join(store.CHANNELS)}")
+
+
 def check_comment(comment: str | None) -> None:
     """UsageError (exit 2) for a comment longer than MAX_COMMENT characters."""
     if comment is not None and len(comment.strip()) > MAX_COMMENT:
@@ -96,8 +102,11 @@ def _created(svc: Session, eng, doc: store.NewDocument, doc_id: int, out: Outcom
 
 
 def new(svc: Session, office: str, division: str, year: int, signing_date: date, actor: str,
-        title: str | None = None, workflow: str = "iku", at: datetime | None = None) -> dict:
-    """Create a document in its workflow's initial state, with its first history row."""
+        title: str | None = None, workflow: str = "iku", at: datetime | None = None,
+        channel: str = "cli") -> dict:
+    """Create a document in its workflow's initial state, with its first history row
+    (``channel``: how the request came in, one of store.CHANNELS)."""
+    check_channel(channel)
     now = at or now_utc()
     check_year(year, now)
     check_signing_date(signing_date, year)
@@ -124,7 +133,8 @@ def new(svc: Session, office: str, division: str, year: int, signing_date: date,
             queue = store.queue_ids(c, [(office, division)], svc.workflow_id(workflow, version), doc.state,
                                     eng.workflow.states)
             doc_id = store.insert_document(c, doc, queue[office, division])
-            store.insert_history(c, [store.Step(doc_id, 0, now, actor, None, "create", None, doc.state, None)])
+            store.insert_history(c, [store.Step(doc_id, 0, now, actor, None, "create", None, doc.state, None,
+                                                channel)])
             store.insert_intents(c, _created(svc, eng, doc, doc_id, out, place.name, div.name, place.tz,
                                              svc.people))
     except Duplicate:
@@ -201,25 +211,27 @@ def new_many(svc: Session, year: int, signing_date: date, actor: str, offices: l
 
 # --- steps ------------------------------------------------------------------------------------
 def advance(svc: Session, key: str, event: str, actor: str, comment: str | None = None,
-            at: datetime | None = None, expected_version: int | None = None) -> dict:
+            at: datetime | None = None, expected_version: int | None = None, channel: str = "cli") -> dict:
     """Fire ``event`` on document ``key`` as ``actor``; persist state, history and e-mails.
 
     The document is read, the engine decides, then one transaction writes the new state
     (guarded by the version read), the history row and the e-mail intents. If the document
     changed in between (or is not at ``expected_version``), it is a Conflict.
 
+    ``channel`` (one of store.CHANNELS) is how the request came in, kept in the history row.
     Raises NotFound (3), NotAllowed/GuardFailed (4), RoleMissing (5), Conflict (6).
     """
+    check_channel(channel)
     actor = who(actor)
     now = at or now_utc()
     svc.mail_domain()
     cur, out, queue, intents = _decide(svc, key, event, actor, comment, now, expected_version)
     try:
         if store.runs_alone(svc.con):
-            saved = _save(svc.con, cur, out, queue, intents, now)
+            saved = _save(svc.con, cur, out, queue, intents, now, channel)
         else:
             with write(svc.con) as c:
-                saved = _save(c, cur, out, queue, intents, now)
+                saved = _save(c, cur, out, queue, intents, now, channel)
     except Busy:
         raise Conflict(f"the database stayed busy for {BUSY_TIMEOUT_MS // 1000} s; retry "
                        f"'ikuflow advance {key} {event}'") from None
@@ -259,9 +271,9 @@ def _decide(svc: Session, key: str, event: str, actor: str, comment: str | None,
 
 
 def _save(con: Any, cur: store.Current, out: Outcome, queue: int, intents: list[store.Intent],
-          now: datetime) -> bool:
+          now: datetime, channel: str = "cli") -> bool:
     step = store.Step(cur.id, cur.version + 1, now, out.actor, out.acting_for, out.event, out.source,
-                      out.dest, out.comment)
+                      out.dest, out.comment, channel)
     return store.save_step(con, cur.id, cur.version, step, queue, out.due_at, out.next_action_at, intents)
 
 
@@ -272,9 +284,10 @@ def _result(cur: store.Current, out: Outcome, intents: list[store.Intent], tz: s
 
 
 def advance_many(svc: Session, items: list[tuple], actor: str, at: datetime | None = None,
-                 all_or_nothing: bool = False, progress=None) -> dict:
+                 all_or_nothing: bool = False, progress=None, channel: str = "cli") -> dict:
     """Fire many ``(key, event, comment)`` as ``actor``: each in its own transaction, or
     with ``all_or_nothing`` all in one, rolled back entirely if any is refused (BulkRefused)."""
+    check_channel(channel)
     now = at or now_utc()
     actor = who(actor)
     svc.mail_domain()
@@ -282,7 +295,7 @@ def advance_many(svc: Session, items: list[tuple], actor: str, at: datetime | No
     if not all_or_nothing:
         for i, (key, event, comment) in enumerate(items):
             try:
-                done.append(advance(svc, key, event, actor, comment, now))
+                done.append(advance(svc, key, event, actor, comment, now, channel=channel))
             except STORE_FAILURES:
                 raise
             except IkuflowError as exc:
@@ -295,7 +308,7 @@ def advance_many(svc: Session, items: list[tuple], actor: str, at: datetime | No
             try:
                 with savepoint(c):
                     cur, out, queue, intents = _decide(svc, key, event, actor, comment, now, None)
-                    if not _save(c, cur, out, queue, intents, now):
+                    if not _save(c, cur, out, queue, intents, now, channel):
                         raise Conflict(f"document {key} changed while you were acting on it")
                     done.append(_result(cur, out, intents, svc.place(cur.office)[0]))
             except STORE_FAILURES:

@@ -69,7 +69,7 @@ def history(svc: Session, key: str, until: datetime | None = None) -> list[dict]
     doc_id, tz = found
     return [{"at": iso_local(s.at, tz), "at_local": fmt_local(s.at, tz), "actor": s.actor,
              "acting_for": s.acting_for, "event": s.event, "from": s.from_state, "to": s.to_state,
-             "comment": s.comment} for s in store.history(svc.con, doc_id, until)]
+             "comment": s.comment, "channel": s.channel} for s in store.history(svc.con, doc_id, until)]
 
 
 def overdue(svc: Session, office: str | None = None, at: datetime | None = None,

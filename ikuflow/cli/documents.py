@@ -253,9 +253,9 @@ def history(key: str = typer.Argument(..., help="Document key, e.g. pacitan-sdmo
     if as_json:
         emit_json(rows)
         return
-    table(f"history of {key}", ["when", "who", "event", "from", "to", "comment"],
+    table(f"history of {key}", ["when", "who", "via", "event", "from", "to", "comment"],
           [(r["at_local"], r["actor"] + (f" (acting for {r['acting_for']})" if r["acting_for"] else ""),
-            r["event"], r["from"] or "", r["to"], r["comment"] or "") for r in rows])
+            r["channel"], r["event"], r["from"] or "", r["to"], r["comment"] or "") for r in rows])
 
 
 def overdue(office: str = typer.Option(None, "--office", help="Only this office and the offices below it."),

@@ -93,7 +93,7 @@ _INSERT_DOC_SQL = ("INSERT INTO document (key, office_code, division_code, year,
                    " workflow_name, workflow_version, state, version, due_at, next_action_at,"
                    " created_at, updated_at, queue_id, tick_slot) VALUES (?,?,?,?,?,?,?,?,?,0,?,?,?,?,?,?)")
 _HISTORY_SQL = ("INSERT INTO history (document_id, version, at, actor, acting_for, event, from_state,"
-                " to_state, comment) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                " to_state, comment, channel) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 _INTENT_SQL = ("INSERT INTO outbox (document_id, kind, cause, recipient, template, payload, message_id,"
                " status, attempts, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)")
 #: the scheduler's rows: a cause already in the outbox is left as it is (ux_outbox_cause)
@@ -141,6 +141,11 @@ class Step(NamedTuple):
     from_state: str | None
     to_state: str
     comment: str | None
+    channel: str = "cli"  # cli, web, link or api (CHANNELS)
+
+
+#: the ways a step can come in: the command line, a web page, a personal link in an e-mail, the API
+CHANNELS = ("cli", "web", "link", "api")
 
 
 def insert_history(con: Any, steps: Iterable[Step]) -> None:
@@ -168,7 +173,7 @@ _STEP_SQL_PG = (
     " updated_at = ?::timestamp, due_at = ?::timestamp, next_action_at = ?::timestamp"
     " WHERE id = ? AND version = ? RETURNING id),"
     " h AS (INSERT INTO history (document_id, version, at, actor, acting_for, event, from_state,"
-    " to_state, comment) SELECT id, ?, ?::timestamp, ?, ?, ?, ?, ?, ? FROM u),"
+    " to_state, comment, channel) SELECT id, ?, ?::timestamp, ?, ?, ?, ?, ?, ?, ? FROM u),"
     " o AS (INSERT INTO outbox (document_id, kind, cause, recipient, template, payload, message_id,"
     " status, attempts, next_attempt_at, created_at) SELECT u.id, x->>0, x->>1, x->>2, x->>3, x->>4,"
     " x->>5, x->>6, 0, ?::timestamp, ?::timestamp FROM u, json_array_elements(?::json) AS x)"
@@ -190,7 +195,7 @@ def save_step(con: Any, doc_id: int, version: int, step: Step, queue_id: int,
         return con.execute(_STEP_SQL_PG, (
             step.to_state, queue_id, ts, fmt_ts(due_at), fmt_ts(next_action_at), doc_id, version,
             step.version, ts, step.actor, step.acting_for, step.event, step.from_state, step.to_state,
-            step.comment, ts, ts, rows)).fetchone()[0] == 1
+            step.comment, step.channel, ts, ts, rows)).fetchone()[0] == 1
     if con.execute(_UPDATE_SQL, (step.to_state, queue_id, ts, fmt_ts(due_at), fmt_ts(next_action_at),
                                  doc_id, version)).rowcount != 1:
         return False
@@ -306,7 +311,7 @@ def document_zone(con: Any, key: str) -> tuple[int, str] | None:
 def history(con: Any, doc_id: int, until: datetime | None = None) -> list[Step]:
     """The history of a document, oldest first (up to ``until`` if given)."""
     return [Step(doc_id, v, parse_ts(at), *rest) for v, at, *rest in con.execute(
-        "SELECT version, at, actor, acting_for, event, from_state, to_state, comment FROM history"
+        "SELECT version, at, actor, acting_for, event, from_state, to_state, comment, channel FROM history"
         " WHERE document_id = ? AND at <= ? ORDER BY id",
         (doc_id, fmt_ts(until) if until else "9999-12-31"))]
 

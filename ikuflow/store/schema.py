@@ -167,6 +167,8 @@ class History(SQLModel, table=True):
     from_state: Optional[str] = None
     to_state: str
     comment: Optional[str] = None
+    # how the step came in: cli, web, link (a personal link in an e-mail) or api
+    channel: str = Field(default="cli", sa_column_kwargs={"server_default": "cli"})
 
 
 class Outbox(SQLModel, table=True):
