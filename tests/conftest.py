@@ -184,9 +184,59 @@ def seed_directory() -> None:
     con.close()
 
 
+_TEMPLATES: dict[str, str] = {}
+
+
+def _template(backend: str, request) -> str:
+    """A database seeded by :func:`seed_directory` once per session and backend, which each
+    test's database copies: its file (SQLite) or its name (PostgreSQL). Seeding runs every
+    migration and the directory writes, about half a second a test; a copy takes a few ms."""
+    if backend not in _TEMPLATES:
+        with pytest.MonkeyPatch.context() as mp:
+            if backend == "sqlite":
+                path = request.getfixturevalue("tmp_path_factory").mktemp("template") / "ikuflow.db"
+                mp.setenv("IKUFLOW_DATABASE_URL", f"sqlite:///{path}")
+                seed_directory()
+                _TEMPLATES[backend] = str(path)
+            else:
+                import gc
+
+                pg = request.getfixturevalue("pg_cluster")
+                name = f"template_{os.getpid()}"
+                mp.setenv("IKUFLOW_DATABASE_URL", pg.create_db(name))
+                seed_directory()
+                gc.collect()  # the admin paths' SQLAlchemy engines and their pooled connections
+                pg.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                           f" WHERE datname = '{name}' AND pid <> pg_backend_pid()")
+                _TEMPLATES[backend] = name
+    return _TEMPLATES[backend]
+
+
 @pytest.fixture
-def directory():
-    seed_directory()
+def directory(backend, database_url, request):
+    """The test's database holding conftest's small directory (a copy of a seeded template)."""
+    if os.environ.get("IKUFLOW_WORKFLOWS") != str(WORKFLOWS):  # a test's own workflows: seed here
+        seed_directory()
+        return
+    template = _template(backend, request)
+    if backend == "sqlite":
+        import sqlite3
+
+        from ikuflow.store.db import sqlite_path
+
+        path = sqlite_path(database_url)
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # owner-only, as init makes it
+        src, dst = sqlite3.connect(template), sqlite3.connect(path)
+        try:
+            src.backup(dst)
+        finally:
+            src.close()
+            dst.close()
+    else:
+        pg = request.getfixturevalue("pg_cluster")
+        name = database_url.rsplit("/", 1)[1]
+        pg.drop_db(name)
+        pg.create_db(name, template=template)
 
 
 @pytest.fixture
