@@ -187,12 +187,27 @@ def seed_directory() -> None:
 _TEMPLATES: dict[str, str] = {}
 
 
-def _template(backend: str, request) -> str:
+def copy_sqlite(src, dst) -> None:
+    """A copy of the SQLite database ``src`` at ``dst`` (SQLite's backup API), owner-only as
+    init makes a database."""
+    import sqlite3
+
+    os.close(os.open(dst, os.O_CREAT | os.O_WRONLY, 0o600))
+    a, b = sqlite3.connect(src), sqlite3.connect(dst)
+    try:
+        a.backup(b)
+    finally:
+        a.close()
+        b.close()
+
+
+def template_db(backend: str, request) -> str:
     """A database seeded by :func:`seed_directory` once per session and backend, which each
     test's database copies: its file (SQLite) or its name (PostgreSQL). Seeding runs every
     migration and the directory writes, about half a second a test; a copy takes a few ms."""
     if backend not in _TEMPLATES:
         with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("IKUFLOW_WORKFLOWS", str(WORKFLOWS))  # (a session fixture may ask first)
             if backend == "sqlite":
                 path = request.getfixturevalue("tmp_path_factory").mktemp("template") / "ikuflow.db"
                 mp.setenv("IKUFLOW_DATABASE_URL", f"sqlite:///{path}")
@@ -218,20 +233,11 @@ def directory(backend, database_url, request):
     if os.environ.get("IKUFLOW_WORKFLOWS") != str(WORKFLOWS):  # a test's own workflows: seed here
         seed_directory()
         return
-    template = _template(backend, request)
+    template = template_db(backend, request)
     if backend == "sqlite":
-        import sqlite3
-
         from ikuflow.store.db import sqlite_path
 
-        path = sqlite_path(database_url)
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # owner-only, as init makes it
-        src, dst = sqlite3.connect(template), sqlite3.connect(path)
-        try:
-            src.backup(dst)
-        finally:
-            src.close()
-            dst.close()
+        copy_sqlite(template, sqlite_path(database_url))
     else:
         pg = request.getfixturevalue("pg_cluster")
         name = database_url.rsplit("/", 1)[1]

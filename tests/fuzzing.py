@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+
+from conftest import copy_sqlite as copy_db  # noqa: F401  (a copy of a seeded database)
+from conftest import template_db
 
 ROLES = ("coordinator", "secretariat", "chair", "admin")
 GUARDS = ("comment_required", "not_before_signing_date")
@@ -191,25 +195,10 @@ def counts(path: str | None = None) -> dict:
 
 # --- a seeded database, copied per test (seeding through the ORM costs half a second) ----------
 @pytest.fixture(scope="session")
-def seeded_template(tmp_path_factory):
-    """conftest's small directory (two offices in two zones, one person per role), seeded once."""
-    from conftest import WORKFLOWS, seed_directory
-
-    path = tmp_path_factory.mktemp("seeded") / "ikuflow.db"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("IKUFLOW_DATABASE_URL", f"sqlite:///{path}")
-        mp.setenv("IKUFLOW_WORKFLOWS", str(WORKFLOWS))
-        seed_directory()
-    return path
-
-
-def copy_db(src, dst) -> None:
-    a, b = sqlite3.connect(src), sqlite3.connect(dst)
-    try:
-        a.backup(b)
-    finally:
-        a.close()
-        b.close()
+def seeded_template(request):
+    """conftest's small directory (two offices in two zones, one person per role), seeded once:
+    the SQLite template conftest's ``directory`` fixture copies too."""
+    return Path(template_db("sqlite", request))
 
 
 @pytest.fixture
