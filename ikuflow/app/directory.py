@@ -43,12 +43,12 @@ def check_email(email: str) -> str:
 
 def check_name(name: str, what: str, blank: str) -> str:
     """``name`` without surrounding blanks; a blank one (``blank`` says what to do) or one longer
-    than NAME_MAX characters is a usage error."""
+    than NAME_MAX characters is a usage error (``what`` names it there: 'office name', 'note')."""
     name = (name or "").strip()
     if not name:
         raise UsageError(blank)
     if len(name) > NAME_MAX:
-        raise UsageError(f"the {what} name is {len(name)} characters long; at most {NAME_MAX} are "
+        raise UsageError(f"the {what} is {len(name)} characters long; at most {NAME_MAX} are "
                          "allowed: shorten it")
     return name
 
@@ -136,7 +136,7 @@ def add_office(code: str, name: str | None = None, tz: str | None = None, parent
     """
     check_code(code, "office")
     if name is not None:
-        name = check_name(name, "office", "an office needs a name: --name \"Bawaslu Kabupaten Pacitan\"")
+        name = check_name(name, "office name", "an office needs a name: --name \"Bawaslu Kabupaten Pacitan\"")
     tz = zone(tz).key if tz is not None else None
     parent = parent.strip() if parent is not None else None  # "" = no parent
     with transaction(url) as con:
@@ -165,7 +165,7 @@ def add_office(code: str, name: str | None = None, tz: str | None = None, parent
 def add_division(code: str, name: str, url: str | None = None) -> dict:
     """Add a division, or rename an existing one. Returns it, ``created`` and ``changes``."""
     check_code(code, "division")
-    name = check_name(name, "division", "a division needs a name: --name \"Hukum\"")
+    name = check_name(name, "division name", "a division needs a name: --name \"Hukum\"")
     with transaction(url) as con:
         created, changes = _put_division(con, code, name)
         if created or changes:
@@ -194,7 +194,7 @@ def add_person(email: str, name: str | None, role: str, office: str, division: s
     email = check_email(email)
     _check_role(role, division)
     if name is not None:
-        name = check_name(name, "person's", f"the name of {email} is blank; give it with --name")
+        name = check_name(name, "person's name", f"the name of {email} is blank; give it with --name")
     with transaction(url) as con:
         if repo.office(con, office) is None:
             raise NotFound("office", office, "add it with 'ikuflow office add' first")

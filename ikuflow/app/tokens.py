@@ -7,10 +7,9 @@ import hashlib
 import secrets
 from datetime import datetime
 
-from ikuflow.app.directory import check_email
+from ikuflow.app.directory import check_email, check_name
 from ikuflow.calendar import now_utc
-from ikuflow.directory_import import NAME_MAX
-from ikuflow.errors import NotFound, UsageError
+from ikuflow.errors import NotFound
 from ikuflow.store import directory as people
 from ikuflow.store import tokens as repo
 from ikuflow.store.db import fmt_ts, reading, transaction
@@ -33,11 +32,7 @@ def create(email: str, note: str | None = None, url: str | None = None, at: date
     """A new token for the person ``email``: the only time the token itself is returned."""
     email = check_email(email)
     if note is not None:
-        note = note.strip()
-        if not note:
-            raise UsageError("the note is blank; write what the token is for, or leave out --note")
-        if len(note) > NAME_MAX:
-            raise UsageError(f"the note is {len(note)} characters long; at most {NAME_MAX} are allowed: shorten it")
+        note = check_name(note, "note", "the note is blank; write what the token is for, or leave out --note")
     token = PREFIX + secrets.token_urlsafe(32)
     with transaction(url) as con:
         person = people.person(con, email)
