@@ -84,9 +84,13 @@ def init(url: str | None = None, directory: Path | None = None) -> dict:
         where = sqlite_path(url)
         connect(url, create=True).close()
     before, after = migrations.upgrade(url)
+    from ikuflow.store import keys
+
+    key_where, key_made = keys.ensure(url)
     add_missing_divisions(STANDARD_DIVISIONS, url)  # through the directory's one writer
     added_versions, offices = catalog.save(url, loaded, (calendar.off, calendar.on) if calendar else None,
                                            SCHEMA_VERSION)
     return {"database": where, "created": before is None, "schema": after,
             "schema_before": before, "workflows_loaded": added_versions,
-            "workflows": [wf.name for wf in loaded], "offices": offices}
+            "workflows": [wf.name for wf in loaded], "offices": offices,
+            "secret_key": key_where, "secret_key_created": key_made}

@@ -154,6 +154,7 @@ class Engine:
     def __init__(self, workflow: Workflow, calendar: Overrides = NO_OVERRIDES) -> None:
         self.workflow = workflow
         self.calendar = calendar
+        self._actions: dict[str, dict[str, tuple[tuple[str, str], ...]]] = {}
         specs = [{"trigger": ev.name, "source": list(ev.sources), "dest": ev.dest,
                   "conditions": [_condition(g) for g in ev.guards]}
                  for ev in workflow.events.values()]
@@ -167,6 +168,16 @@ class Engine:
         if deadline is None or state in self.workflow.final:
             return None
         return _due(signing_date, deadline, tz, self.calendar)
+
+    def actions(self, state: str) -> dict[str, tuple[tuple[str, str], ...]]:
+        """role -> the (event, title) pairs that role may fire from ``state`` (for e-mail links)."""
+        found = self._actions.get(state)
+        if found is None:
+            events = [self.workflow.events[e] for e in self.workflow.events_from(state)]
+            roles = {r for ev in events for r in ev.roles}
+            found = self._actions[state] = {r: tuple((ev.name, ev.title or ev.name) for ev in events
+                                                     if r in ev.roles) for r in roles}
+        return found
 
     def may(self, event: str, roles: frozenset[str]) -> bool:
         """Whether ``roles`` (on the document) allow firing ``event``: the one role rule."""

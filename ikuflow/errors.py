@@ -13,6 +13,7 @@
     +-- StoreError                    exit 1  any other failure of the database (its first line)
     +-- DefinitionError               exit 1  an invalid workflow file, with all its problems
     +-- RenderFailed                  exit 1  an e-mail template cannot render a stored context
+    +-- RateLimited                   exit 1  too many sign-in requests for now (HTTP 429)
 
 Every message says what was wrong and what to do; the CLI prints it on one line (two for a
 definition error's list) and exits with ``exit_code``.
@@ -145,3 +146,9 @@ class DefinitionError(IkuflowError):
         n = len(self.problems)
         head = f"{n} problem{'s' if n != 1 else ''} in workflow definition"
         super().__init__(head + ":\n" + "\n".join(f"  {p}" for p in self.problems))
+
+
+class RateLimited(IkuflowError):
+    """Too many sign-in requests for one address or from one client within the window."""
+
+    exit_code = 1

@@ -154,10 +154,10 @@ def test_the_readme_architecture_tree_names_every_module_and_nothing_else():
     named = set(re.findall(r"\b([a-z_]+(?:\.py|/))", tree))
     want = {p.name + "/" if p.is_dir() else p.name for p in PKG.iterdir()
             if p.name not in ("__init__.py", "__pycache__")}
-    for sub in ("app", "store"):
+    for sub in ("app", "store", "web"):
         want |= {p.name for p in (PKG / sub).glob("*.py") if p.name != "__init__.py"}
     assert want <= named, f"missing from the README's tree: {sorted(want - named)}"
-    places = [PKG, PKG / "app", PKG / "store", PKG / "notify", ROOT, ROOT / "notifications"]
+    places = [PKG, PKG / "app", PKG / "store", PKG / "notify", PKG / "web", ROOT, ROOT / "notifications"]
     ghosts = {n for n in named if not any((d / n.rstrip("/")).exists() for d in places)}
     assert not ghosts, f"the README's tree names what does not exist: {sorted(ghosts)}"
 

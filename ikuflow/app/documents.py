@@ -98,7 +98,8 @@ def _created(svc: Session, eng, doc: store.NewDocument, doc_id: int, out: Outcom
     view = notices.document_view(doc.key, doc.title, office_name, division_name, doc.year, doc.signing_date,
                                  doc.state, st.title or doc.state)
     return notices.for_step(view, out, doc_id, 0, tz, doc.at, svc.name_of(out.actor), None,
-                            lambda roles: people(doc.office, doc.division, roles), svc.mail_domain())
+                            lambda roles: people(doc.office, doc.division, roles), svc.mail_domain(),
+                            eng.actions(doc.state))
 
 
 def new(svc: Session, office: str, division: str, year: int, signing_date: date, actor: str,
@@ -266,7 +267,8 @@ def _decide(svc: Session, key: str, event: str, actor: str, comment: str | None,
                                  cur.signing_date, out.dest, st.title or out.dest)
     intents = notices.for_step(view, out, cur.id, cur.version + 1, tz, now, svc.name_of(actor),
                                svc.name_of(out.acting_for) if out.acting_for else None,
-                               lambda roles: svc.people(cur.office, cur.division, roles), svc.mail_domain())
+                               lambda roles: svc.people(cur.office, cur.division, roles), svc.mail_domain(),
+                               eng.actions(out.dest))
     return cur, out, queue, intents
 
 

@@ -20,6 +20,8 @@ from ikuflow.store.documents import Intent
 
 #: the keys of a reminder's context that make one item of a digest
 ITEM_KEYS = ("document", "kind", "due", "overdue_by", "time_left", "must_act", "at")
+#: role -> the (event, title) pairs it may fire in a state: :meth:`ikuflow.engine.Engine.actions`
+Actions = dict[str, tuple[tuple[str, str], ...]]
 
 
 def message_id(cause: str, domain: str) -> str:
@@ -43,17 +45,27 @@ def _context_head(what: dict, ctx: dict) -> str:
     return _dumps(what)[:-1] + ',"context":' + _dumps(ctx)[:-1]
 
 
-def _with_recipient(head: str, recipient: dict, must_act: bool) -> str:
-    """The payload of one recipient: the shared head, closed with who they are (one JSON text,
-    as ``_dumps({**what, "context": {**ctx, "recipient": ..., "you_must_act": ...}})``)."""
-    return f'{head},"recipient":{_dumps(recipient)},"you_must_act":{"true" if must_act else "false"}}}}}'
+def _actions_of(recipient: dict, actions: Actions, version: int) -> list[dict]:
+    """What ``recipient`` may do now, under the role they are told as ('chair (acting)': chair):
+    the e-mail's personal links are made of these when it is sent."""
+    role = recipient["role"].split(" ", 1)[0]
+    return [{"event": e, "title": t, "version": version} for e, t in actions.get(role, ())]
+
+
+def _with_recipient(head: str, recipient: dict, must_act: bool, actions: list[dict]) -> str:
+    """The payload of one recipient: the shared head, closed with who they are and what they
+    may do (one JSON text, as ``_dumps({**what, "context": {**ctx, "recipient": ...,
+    "you_must_act": ..., "actions": ...}})``)."""
+    return (f'{head},"recipient":{_dumps(recipient)},"you_must_act":{"true" if must_act else "false"},'
+            f'"actions":{json.dumps(actions, ensure_ascii=False, separators=(",", ":"))}}}}}')
 
 
 def for_step(document: dict, out: Outcome, doc_id: int, version: int, tz: str, at: datetime,
              actor_name: str, acting_for_name: str | None,
-             people: Callable[[Iterable[str]], list[dict]], domain: str) -> list[Intent]:
+             people: Callable[[Iterable[str]], list[dict]], domain: str, actions: Actions) -> list[Intent]:
     """One intent per person told of a step (or of a creation, ``version`` 0): who acted (for
-    whom), the comment, the due time in the office's zone and who must act now."""
+    whom), the comment, the due time in the office's zone, who must act now, and what the
+    recipient who must act may do (``actions``: by role, in the new state)."""
     if out.notice is None:
         return []
     told = people(out.notice.roles)
@@ -76,7 +88,8 @@ def for_step(document: dict, out: Outcome, doc_id: int, version: int, tz: str, a
     intents = []
     for p in told:
         cause = f"create:{doc_id}:{p['email']}" if out.event == "create" else f"event:{doc_id}:{version}:{p['email']}"
-        payload = _with_recipient(head, p, p["email"] in must_emails)
+        must_act = p["email"] in must_emails
+        payload = _with_recipient(head, p, must_act, _actions_of(p, actions, version) if must_act else [])
         intents.append(Intent(doc_id, "event", cause, p["email"], out.notice.template, payload,
                               message_id(cause, domain), "pending", at))
     return intents
@@ -92,7 +105,7 @@ def reminder_item(document: dict, act: Action, due: datetime, tz: str, must_act:
 
 
 def for_reminder(item: dict, doc_id: int, version: int, state: str, told: list[dict], at: datetime,
-                 domain: str) -> list[Intent]:
+                 domain: str, actions: Actions) -> list[Intent]:
     """One held intent per person told of a reminder or escalation; the pass merges each
     person's held intents into one e-mail when its batches are done (:func:`digest`)."""
     kind = item["kind"]
@@ -103,7 +116,8 @@ def for_reminder(item: dict, doc_id: int, version: int, state: str, told: list[d
         cause = f"{kind}:{doc_id}:{version}:{item['at']}:{p['email']}"
         head = _context_head({"key": item["document"]["key"], "kind": kind, "state": state, "at": item["at"],
                               "recipient_role": p["role"]}, ctx)
-        payload = _with_recipient(head, p, p["name"] in item["must_act"])
+        must_act = p["name"] in item["must_act"] or p["role"].endswith("(acting)")
+        payload = _with_recipient(head, p, must_act, _actions_of(p, actions, version) if must_act else [])
         intents.append(Intent(doc_id, kind, cause, p["email"], kind, payload, message_id(cause, domain),
                               "held", at))
     return intents
@@ -113,7 +127,8 @@ def digest(recipient: str, held: list[tuple[str, str]], at: datetime, domain: st
     """One e-mail listing every held reminder and escalation (cause, payload) of one person."""
     contexts = [json.loads(payload)["context"] for _, payload in held]
     # most urgent first: by the action's time (UTC), then the document
-    items = sorted(({k: c[k] for k in ITEM_KEYS} for c in contexts), key=lambda it: (it["at"], it["document"]["key"]))
+    # (and what the recipient may do: none in a reminder held by a release before links)
+    items = sorted(({**{k: c[k] for k in ITEM_KEYS}, "actions": c.get("actions", [])} for c in contexts), key=lambda it: (it["at"], it["document"]["key"]))
     causes = sorted(cause for cause, _ in held)
     cause = "digest:" + hashlib.sha256("|".join(causes).encode()).hexdigest()[:32]
     kind = "escalation" if any(it["kind"] == "escalation" for it in items) else "reminder"

@@ -81,7 +81,9 @@ def show(row_id: int, url: str | None = None) -> Shown:
     if row.body_text is not None or row.status in ("merged", "held"):  # as stored: nothing to render
         return Shown(row.id, row.recipient, row.subject, row.body_text, row.body_html, row.status,
                      row.message_id, row.template, False)
-    mail = Renderer().render_intent(row.template, row.payload)
+    from ikuflow.notify.links import from_env
+
+    mail = Renderer().render_intent(row.template, row.payload, from_env(url))
     return Shown(row.id, row.recipient, mail.subject, mail.text, mail.html, row.status, row.message_id,
                  row.template, True)
 

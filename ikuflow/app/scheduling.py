@@ -70,7 +70,8 @@ def tick(svc: Session, at: datetime | None = None, batch: int = 500, stop=None) 
                              for p in list(told) for e, n, a, b in acting.get(p["email"], ())
                              if a <= today <= b]
                 held += notices.for_reminder(item, r.id, r.version, state,
-                                             list({p["email"]: p for p in told}.values()), now, domain)
+                                             list({p["email"]: p for p in told}.values()), now, domain,
+                                             eng.actions(state))
             # compare-and-set: a document a step (or another pass) moved meanwhile is left alone
             store.move_next_actions(c, moves)
             if acts:  # no reminder for a step taken while the batch ran (PostgreSQL: the claim

@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from ikuflow.app.directory import check_email, check_name
 from ikuflow.calendar import now_utc
 from ikuflow.errors import NotFound
 from ikuflow.store import directory as people
 from ikuflow.store import tokens as repo
-from ikuflow.store.db import fmt_ts, reading, transaction
+from ikuflow.store.db import fmt_ts, reading, transaction, write
 
 #: what every token starts with, so a leaked one is recognisable (and found by secret scanners)
 PREFIX = "ikf_"
+#: how stale a token's recorded last use may grow before a request writes it again
+USE_GRANULARITY = timedelta(minutes=1)
 
 
 def digest(token: str) -> str:
@@ -60,10 +62,20 @@ def revoke(token_id: int, url: str | None = None, at: datetime | None = None) ->
     return _dict(after or before)
 
 
-def authenticate(token: str, url: str | None = None, at: datetime | None = None) -> str | None:
-    """The e-mail of the person a live ``token`` belongs to (its last use recorded), or None."""
+def authenticate(token: str, url: str | None = None, at: datetime | None = None, con=None) -> str | None:
+    """The e-mail of the person a live ``token`` belongs to, or None. Its last use is recorded,
+    to the minute (:data:`USE_GRANULARITY`): a burst of requests reads, it does not write.
+    ``con``: a connection to use (else one of its own on ``url``)."""
     if not token.startswith(PREFIX):
         return None
-    with transaction(url) as con:
-        found = repo.use(con, digest(token), at or now_utc())
-    return found.email if found else None
+    if con is None:
+        with reading(url) as own:
+            return authenticate(token, at=at, con=own)
+    now = at or now_utc()
+    found = repo.live(con, digest(token))
+    if found is None:
+        return None
+    if found.last_used_at is None or now - found.last_used_at >= USE_GRANULARITY:
+        with write(con) as c:
+            repo.used(c, found.id, now)
+    return found.email

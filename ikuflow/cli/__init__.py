@@ -14,7 +14,7 @@ import sys
 import typer
 from typer.core import TyperGroup
 
-from ikuflow.cli import directory, documents, outbox, tokens, workflow
+from ikuflow.cli import directory, documents, outbox, tokens, web, workflow
 from ikuflow.errors import IkuflowError
 
 HELP = """ikuflow moves IKU documents through their approval workflow
@@ -104,6 +104,7 @@ app.add_typer(outbox.app, name="outbox")
 app.add_typer(tokens.app, name="token")
 directory.register(app)
 documents.register(app)
+app.command("web")(web.web)
 
 
 @app.callback()

@@ -87,6 +87,11 @@ def init(as_json: bool = JSON_OPT) -> None:
     say(f"{what}; workflows: "
         + ", ".join(res["workflows"])
         + (f" (new versions: {', '.join(res['workflows_loaded'])})" if res["workflows_loaded"] else ""))
+    if res["secret_key_created"]:
+        say(f"secret key: generated {res['secret_key']} (owner-only); it signs e-mail links and web "
+            "sessions: keep it, and give every 'ikuflow web' node the same one")
+    else:
+        say(f"secret key: {res['secret_key']}")
 
 
 def backup(file: Path = typer.Argument(..., metavar="FILE", help="The new backup file (never overwritten)."),

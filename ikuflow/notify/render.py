@@ -20,8 +20,10 @@ from ikuflow.errors import FIX_TEMPLATE, IkuflowError, Problem, RenderFailed
 #: The variables a template may use; anything else fails ``workflow check``.
 CONTEXT_VARIABLES = frozenset({
     "document", "recipient", "actor", "event", "comment", "due", "must_act", "you_must_act",
-    "kind", "overdue_by", "time_left", "items"})
+    "kind", "overdue_by", "time_left", "items", "links"})
 SCHEDULER_TEMPLATES = ("reminder", "escalation", "digest")
+#: the templates every installation needs besides its workflows': the scheduler's and the web's
+SYSTEM_TEMPLATES = SCHEDULER_TEMPLATES + ("sign_in",)
 PARTS = ("subject", "txt", "html")
 SEPARATOR_TEXT = "\n\n" + "-" * 60 + "\n\n"
 MAX_SUBJECT = 200
@@ -131,10 +133,18 @@ class Renderer:
         """Only the subject of template ``name`` (first language); RenderFailed if it fails."""
         return one_line(self._checked(self.langs[0], name, "subject", ctx))
 
-    def render_intent(self, name: str, payload: str | None) -> Mail:
-        """Render an outbox intent: template ``name`` with the context its ``payload`` stores;
-        RenderFailed for a template that fails or a payload without a context."""
-        return self.render(name, intent_context(name, payload))
+    def render_intent(self, name: str, payload: str | None, linker=None) -> Mail:
+        """Render an outbox intent: template ``name`` with the context its ``payload`` stores,
+        and the personal ``links`` of its actions when a ``linker``
+        (:class:`ikuflow.notify.links.Linker`) is given (none without a base URL); RenderFailed
+        for a template that fails or a payload without a context."""
+        ctx = intent_context(name, payload)
+        if linker is not None:
+            ctx = linker.fill(ctx)
+        ctx.setdefault("links", [])
+        if ctx.get("items"):
+            ctx["items"] = [{"links": [], **it} for it in ctx["items"]]
+        return self.render(name, ctx)
 
     def check(self, names: list[tuple[str, str]]) -> list[Problem]:
         """Problems of templates ``names`` ((template, where it is named), ...) in every
@@ -177,7 +187,7 @@ def template_names(workflow) -> list[tuple[str, str]]:
     names = [(ev.template, f"events.{ev.name}.template") for ev in workflow.events.values() if ev.notify]
     if workflow.create_notify:
         names.append((workflow.create_template, "on_create.template"))
-    names += [(t, "scheduler") for t in SCHEDULER_TEMPLATES]
+    names += [(t, "scheduler" if t in SCHEDULER_TEMPLATES else "web") for t in SYSTEM_TEMPLATES]
     return names
 
 
@@ -186,11 +196,13 @@ def sample_context(name: str) -> dict:
     doc = {"key": "pacitan-sdmo-2026", "title": "IKU SDMO <Pacitan> 2026", "office_name": "Bawaslu Kabupaten Pacitan",
            "division_name": "SDMO & Diklat", "year": 2026, "signing_date": "2026-01-28",
            "state": "division_review", "state_title": "Telaah divisi / Division review"}
+    link = {"event": "synchronize", "title": "Sinkronkan / Synchronize",
+            "url": "https://iku.example.id/a/eyJhIjoxfQ.sample"}
     item = {"document": doc, "kind": "escalation", "due": "2026-01-21 16:00 WIB", "overdue_by": "1d 2h",
-            "time_left": "", "must_act": ["Sri Wahyuni"]}
+            "time_left": "", "must_act": ["Sri Wahyuni"], "links": [link]}
     return {"document": doc, "recipient": {"name": "Budi Santoso", "email": "budi@example.id", "role": "secretariat"},
             "actor": {"name": "Sri Wahyuni", "email": "sri@example.id"},
             "event": {"name": name, "title": "Ajukan / Submit"}, "comment": "Mohon <b>dicek</b>",
             "due": "2026-01-23 16:00 WIB", "must_act": ["Budi Santoso"], "you_must_act": True,
             "kind": "reminder", "overdue_by": "1d 2h", "time_left": "1d 2h",
-            "items": [item, {**item, "kind": "reminder", "time_left": "3h"}]}
+            "items": [item, {**item, "kind": "reminder", "time_left": "3h", "links": []}], "links": [link]}

@@ -310,6 +310,9 @@ class Sender:
         self.batch = batch
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._renderer: Renderer | None = None  # made when a row first needs it
+        from ikuflow.notify.links import from_env
+
+        self._linker = from_env(url)  # personal action links, when IKUFLOW_BASE_URL is set
         self._render_failed = False  # then the next batch reloads the templates (a fix shows)
 
     def render(self, row: Claimed) -> tuple[str, str, str | None]:
@@ -320,7 +323,7 @@ class Sender:
         if self._renderer is None:
             self._renderer = Renderer()
         try:
-            mail = self._renderer.render_intent(row.template, row.payload)
+            mail = self._renderer.render_intent(row.template, row.payload, self._linker)
         except RenderFailed as exc:
             self._render_failed = True
             then = f", then 'ikuflow outbox retry {row.id}'" if exc.fix == FIX_TEMPLATE else ""

@@ -72,6 +72,25 @@ class ApiToken(SQLModel, table=True):
     revoked_at: Optional[datetime] = None
 
 
+class WebLogin(SQLModel, table=True):
+    """A sign-in by e-mail link, from its request to its sign-out: the link is kept as its
+    SHA-256 digest only. Requests for unknown addresses are kept too (``person_id`` None), so
+    the rate limits count them; the row of a used link is the web session (``used_at``)."""
+
+    __tablename__ = "web_login"
+    __table_args__ = (Index("ix_web_login_email_at", "email", "requested_at"),
+                      Index("ix_web_login_client_at", "client", "requested_at"))
+    id: Optional[int] = Field(default=None, primary_key=True)
+    digest: str = Field(unique=True)
+    email: str
+    person_id: Optional[int] = Field(default=None, foreign_key="person.id")
+    client: str
+    requested_at: datetime
+    used_at: Optional[datetime] = None
+    used_client: Optional[str] = None
+    ended_at: Optional[datetime] = None
+
+
 class WorkflowVersion(SQLModel, table=True):
     __tablename__ = "workflow_version"
     __table_args__ = (UniqueConstraint("name", "version"), UniqueConstraint("name", "sha256"))

@@ -51,10 +51,12 @@ def revoke(con: Any, token_id: int, at: datetime) -> None:
     con.execute("UPDATE api_token SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (fmt_ts(at), token_id))
 
 
-def use(con: Any, digest: str, at: datetime) -> Token | None:
-    """The live token with this digest, its last use set to ``at``; None if unknown or revoked."""
+def live(con: Any, digest: str) -> Token | None:
+    """The live (not revoked) token with this digest, or None."""
     row = con.execute(_SELECT + " WHERE t.digest = ? AND t.revoked_at IS NULL", (digest,)).fetchone()
-    if row is None:
-        return None
-    con.execute("UPDATE api_token SET last_used_at = ? WHERE id = ?", (fmt_ts(at), row[0]))
-    return _token(row)
+    return _token(row) if row else None
+
+
+def used(con: Any, token_id: int, at: datetime) -> None:
+    """Record ``at`` as the token's last use."""
+    con.execute("UPDATE api_token SET last_used_at = ? WHERE id = ?", (fmt_ts(at), token_id))

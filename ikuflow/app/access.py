@@ -1,0 +1,226 @@
+"""The web's use cases: who a request comes from (sign-in by e-mail link, sessions, action
+links), what a person may see (their offices and those below them; admin all) and what waits
+for them. The steps themselves are :func:`ikuflow.app.documents.advance`, as on the CLI.
+
+A sign-in link is 256 random bits, kept as its SHA-256 only, mailed through the outbox, valid
+:data:`SIGN_IN_LIFETIME` and usable once; its row is the web session from then on. Requests are
+counted per address and per client (unknown addresses too, and answered the same).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from ikuflow.app import notices
+from ikuflow.app.queries import listing
+from ikuflow.app.session import Session, who
+from ikuflow.app.tokens import digest
+from ikuflow.calendar import now_utc, to_local
+from ikuflow.errors import NotFound, RateLimited, UsageError
+from ikuflow.notify.links import Action, read_token
+from ikuflow.store import directory as people_store
+from ikuflow.store import documents as store
+from ikuflow.store import logins
+from ikuflow.store.db import write
+
+SIGN_IN_LIFETIME = timedelta(minutes=15)
+SESSION_LIFETIME = timedelta(hours=12)
+#: sign-in requests allowed per SIGN_IN_LIFETIME: for one address, and from one client
+PER_ADDRESS, PER_CLIENT = 5, 30
+MAX_EMAIL = 320
+
+
+# --- sign-in ----------------------------------------------------------------------------------
+def request_sign_in(svc: Session, email: str, client: str, base: str, at: datetime | None = None) -> None:
+    """Mail a one-time sign-in link to ``email`` if the directory knows it (through the outbox);
+    the same outcome, and no error, for an address it does not know. RateLimited when the
+    address or the client asked too often; UsageError for something that is not an address."""
+    now = at or now_utc()
+    email = who(email)
+    if not email or len(email) > MAX_EMAIL or "@" not in email or any(c.isspace() for c in email):
+        raise UsageError("that is not an e-mail address; type the address the directory has for you")
+    token = secrets.token_urlsafe(32)
+    domain = svc.mail_domain()
+    with write(svc.con) as c:
+        by_email, by_client = logins.recent(c, email, client, now - SIGN_IN_LIFETIME)
+        if by_email >= PER_ADDRESS or by_client >= PER_CLIENT:
+            raise RateLimited(f"too many sign-in requests; wait {SIGN_IN_LIFETIME.seconds // 60} minutes "
+                              "and use the newest link you received")
+        person = people_store.person(c, email)
+        login_id = logins.insert(c, digest(token), email, person.id if person else None, client, now)
+        if person is None:
+            return
+        cause = f"sign_in:{login_id}"
+        link = {"event": "sign_in", "title": "Masuk / Sign in", "url": f"{base}/signin/{token}"}
+        payload = json.dumps({"kind": "sign_in", "context": {
+            "recipient": {"email": email, "name": person.name, "role": ""}, "links": [link]}},
+            ensure_ascii=False)
+        store.insert_intents(c, [store.Intent(None, "sign_in", cause, email, "sign_in", payload,
+                                              notices.message_id(cause, domain), "pending", now)])
+
+
+def sign_in(svc: Session, token: str, client: str, at: datetime | None = None) -> int | None:
+    """Spend a sign-in link: the id of the new session, or None for a link that is unknown,
+    already used or expired."""
+    now = at or now_utc()
+    with write(svc.con) as c:
+        return logins.use(c, digest(token), client, now, now - SIGN_IN_LIFETIME)
+
+
+def session_person(svc: Session, login_id: int, at: datetime | None = None) -> str | None:
+    """The e-mail of the person signed in as session ``login_id``, or None (ended or too old)."""
+    return logins.live(svc.con, login_id, (at or now_utc()) - SESSION_LIFETIME)
+
+
+def sign_out(svc: Session, login_id: int, at: datetime | None = None) -> None:
+    """End session ``login_id``."""
+    with write(svc.con) as c:
+        logins.end(c, login_id, at or now_utc())
+
+
+# --- who may see what ---------------------------------------------------------------------------
+@dataclass
+class Person:
+    """A person as the web sees them: their role assignments and the offices they may see
+    (``offices`` None: all of them, for admin)."""
+
+    email: str
+    name: str
+    roles: list[tuple[str, str, str | None]]
+    offices: frozenset[str] | None
+    top: list[str] = field(default_factory=list)  # their highest offices, each once
+
+    def sees(self, office: str) -> bool:
+        """Whether the person may see the documents of ``office``."""
+        return self.offices is None or office in self.offices
+
+    def as_json(self) -> dict:
+        """``GET /api/v1/me``."""
+        return {"email": self.email, "name": self.name,
+                "roles": [{"role": r, "office": o, "division": d} for r, o, d in self.roles],
+                "offices": None if self.offices is None else sorted(self.offices), "top": self.top}
+
+
+def person(svc: Session, email: str) -> Person | None:
+    """The person ``email`` with what they may see, or None if the directory does not know them."""
+    d = svc.directory(fresh=True)
+    rows = d.actors.get(who(email))
+    if not rows:
+        return None
+    roles = [(r.role, r.office, r.division) for r in rows if r.role is not None and r.office is not None]
+    if any(r[0] == "admin" for r in roles):
+        return Person(who(email), rows[0].name, roles, None, [])
+    below = d._cache.get("below")
+    if below is None:
+        below = {}
+        for code, (_, parent, _, _) in d.offices.items():
+            below.setdefault(parent, []).append(code)
+        d._cache["below"] = below
+    seen: set[str] = set()
+    todo = [r[1] for r in roles]
+    while todo:
+        code = todo.pop()
+        if code not in seen:
+            seen.add(code)
+            todo += below.get(code, [])
+    top = sorted({o for _, o, _ in roles if d.offices[o][1] not in seen})
+    return Person(who(email), rows[0].name, roles, frozenset(seen), top)
+
+
+def check_office(p: Person, office: str | None) -> None:
+    """NotFound (as for an office that does not exist) for an office ``p`` may not see."""
+    if office is not None and not p.sees(office):
+        raise NotFound("office", office, "you see your own offices and those below them")
+
+
+def document_status(svc: Session, p: Person, key: str, at: datetime | None = None) -> dict:
+    """``status`` of a document ``p`` may see; NotFound otherwise (as for one that does not exist)."""
+    from ikuflow.app.queries import status
+
+    found = status(svc, key, at)
+    if not p.sees(found["office"]):
+        raise NotFound("document", key, "see 'ikuflow list'")
+    return found
+
+
+def may_fire(svc: Session, p: Person, status: dict, at: datetime | None = None) -> list[tuple[str, str]]:
+    """(event, title) of each event ``p`` may fire on the document now: by their roles, or as
+    the acting official of someone who may. The step checks again when it is taken."""
+    if status["final"]:
+        return []
+    now = at or now_utc()
+    eng = svc.engine(status["workflow"], status["workflow_version"])
+    roles = svc.roles(p.email, status["office"], status["division"])
+    delegated = None
+    out = []
+    for event in status["allowed_events"]:
+        ok = eng.may(event, roles)
+        if not ok:
+            if delegated is None:
+                delegated = list(svc.delegators(p.email, status["office"], status["division"], now, status["tz"]))
+            ok = any(eng.may(event, theirs) for _, theirs in delegated)
+        if ok:
+            ev = eng.workflow.events[event]
+            out.append((event, ev.title or event))
+    return out
+
+
+def tasks(svc: Session, p: Person, at: datetime | None = None) -> list[dict]:
+    """What waits for ``p`` (and for whom they act today): the documents in a state where one
+    of their roles must act, at their office (a coordinator's: in their division), due first."""
+    now = at or now_utc()
+    roles = list(p.roles)
+    for delegator in people_store.delegators(svc.con, p.email, to_local(now, "Asia/Jakarta").date()):
+        roles += [(r.role, r.office, r.division) for r in svc.directory().actors.get(delegator, [])
+                  if r.role is not None and r.office is not None]
+    states: dict[str, set[str]] = {}  # role -> the states where it must act
+    for name in store.workflow_names(svc.con):
+        wf = svc.engine(name, svc.latest_version(name)).workflow
+        for state, st in wf.states.items():
+            if state not in wf.final:
+                for role in st.must_act:
+                    states.setdefault(role, set()).add(state)
+    found: dict[str, dict] = {}
+    for role, office, division in sorted(set(roles), key=lambda r: (r[0], r[1], r[2] or "")):
+        if role == "admin":
+            continue
+        for state in sorted(states.get(role, ())):
+            for row in listing(svc, state=state, office=office,
+                               division=division if role == "coordinator" else None, at=now):
+                found.setdefault(row["key"], row)
+    never = "9999"
+    return sorted(found.values(), key=lambda r: (r["due_at"] or never, r["key"]))
+
+
+# --- action links -------------------------------------------------------------------------------
+@dataclass
+class Link:
+    """What an action link shows: its action, the document now, and whether it still works
+    (``why`` says why not)."""
+
+    action: Action
+    status: dict | None
+    live: bool
+    why: str
+
+
+def open_link(svc: Session, secret: bytes, token: str, at: datetime | None = None) -> Link | None:
+    """Read an action link without changing anything: None for a token that is not one of ours
+    (forged, damaged, or past its 30 days)."""
+    from ikuflow.app.queries import status
+
+    action = read_token(secret, token)
+    if action is None:
+        return None
+    try:
+        found = status(svc, action.key, at)
+    except NotFound:
+        return Link(action, None, False, "gone")
+    if found["version"] != action.version:
+        return Link(action, found, False, "moved")
+    if action.event not in found["allowed_events"]:
+        return Link(action, found, False, "moved")
+    return Link(action, found, True, "")

@@ -1,0 +1,30 @@
+"""``ikuflow web``: the front door of PRODUCT.md section 8. The pages (:mod:`.pages`) and the
+JSON API (:mod:`.api`) are two thin adapters over the same use cases as the CLI
+(:mod:`ikuflow.app`); nothing here writes SQL.
+"""
+
+from __future__ import annotations
+
+
+def create_app(url: str | None = None):
+    """The ASGI application on the database ``url`` (default IKUFLOW_DATABASE_URL); UsageError
+    (exit 2) without a secret key."""
+    from fastapi import FastAPI
+
+    from ikuflow import __version__
+    from ikuflow.web import api, pages
+    from ikuflow.web.common import SecurityHeaders, State
+
+    state = State(url)
+    # no Swagger UI: it loads its script from a CDN; the description is at /openapi.json
+    app = FastAPI(title="ikuflow", version=__version__, docs_url=None, redoc_url=None,
+                  description="The ikuflow API: IKU documents, their steps and what is overdue, as the "
+                              "person whose token is sent as 'Authorization: Bearer TOKEN' "
+                              "(ikuflow token create EMAIL).")
+    app.state.ikuflow = state
+    app.state.page_error = pages.page_error
+    api.install(app)
+    app.include_router(pages.router)
+    app.add_exception_handler(pages._SignIn, pages.page_error)
+    app.add_middleware(SecurityHeaders)
+    return app

@@ -1,0 +1,153 @@
+"""The JSON API under ``/api/v1`` (PRODUCT.md section 8): the CLI's ``--json`` answers, as the
+person whose token comes in ``Authorization: Bearer``. Errors are ``{"error": {"exit_code",
+"message"}}`` with the HTTP status of their exit code (:data:`ikuflow.web.common.HTTP_STATUS`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from fastapi import APIRouter, Body, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from ikuflow.app import access
+from ikuflow.app.tokens import authenticate
+from ikuflow.errors import IkuflowError, NotFound, UsageError
+
+
+class Unauthorized(Exception):
+    """No token, or one that is unknown or revoked: HTTP 401."""
+
+
+class EventBody(BaseModel):
+    """The body of ``POST .../events/{event}`` (both fields optional)."""
+
+    comment: Optional[str] = Field(default=None, description="The reason (required by send_back).")
+    version: Optional[int] = Field(default=None, description="The document version you saw; a stale one is 412.")
+
+
+router = APIRouter(prefix="/api/v1")
+
+
+def _person(request: Request) -> access.Person:
+    state = request.app.state.ikuflow
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("send your API token as 'Authorization: Bearer TOKEN' (ikuflow token create EMAIL)")
+    email = authenticate(token.strip(), con=state.svc.con)
+    found = access.person(state.svc, email) if email else None
+    if found is None:
+        raise Unauthorized("the API token is unknown or revoked; ask for a new one (ikuflow token create EMAIL)")
+    return found
+
+
+def _svc(request: Request):
+    return request.app.state.ikuflow.svc
+
+
+@router.get("/me", summary="The person of the token: roles and the offices they see")
+async def me(request: Request) -> dict:
+    """The person of the token: their roles and the offices they see."""
+    return _person(request).as_json()
+
+
+@router.get("/documents", summary="Documents, as `ikuflow list --json`")
+async def documents(request: Request, state: Optional[str] = None, office: Optional[str] = None,
+                    division: Optional[str] = None, overdue: bool = False) -> list:
+    """Documents matching every filter given, among those the person sees."""
+    p = _person(request)
+    access.check_office(p, office)
+    rows = _svc(request).list(state=state, office=office, division=division, overdue=overdue)
+    return rows if p.offices is None else [r for r in rows if r["office"] in p.offices]
+
+
+@router.get("/documents/{key}", summary="A document's status, as `ikuflow status --json`")
+async def document(request: Request, key: str) -> dict:
+    """A document's status (404 for one the person may not see)."""
+    return access.document_status(_svc(request), _person(request), key)
+
+
+@router.get("/documents/{key}/history", summary="A document's history, as `ikuflow history --json`")
+async def history(request: Request, key: str) -> list:
+    """A document's history, oldest first."""
+    access.document_status(_svc(request), _person(request), key)
+    return _svc(request).history(key)
+
+
+@router.post("/documents/{key}/events/{event}", summary="Fire an event as the token's person")
+async def fire(request: Request, key: str, event: str, body: Optional[EventBody] = Body(None)) -> dict:
+    """Fire ``event`` as the token's person (channel ``api``); ``version`` guards against a stale view (412)."""
+    svc, p = _svc(request), _person(request)
+    access.document_status(svc, p, key)
+    body = body or EventBody()
+    done = svc.advance(key, event, p.email, body.comment, expected_version=body.version, channel="api")
+    now = svc.status(key)
+    return {**now, "event": done["event"], "from": done["from"], "acting_for": done["acting_for"],
+            "notified": done["notified"]}
+
+
+@router.get("/overdue", summary="What is overdue, most overdue first, as `ikuflow overdue --json`")
+async def overdue(request: Request, office: Optional[str] = None) -> list:
+    """What is overdue in the person's offices (or ``office`` and below), most overdue first."""
+    svc, p = _svc(request), _person(request)
+    access.check_office(p, office)
+    if office is not None or p.offices is None:
+        return svc.overdue(office)
+    rows = [r for top in p.top for r in svc.overdue(top)]
+    return sorted(rows, key=lambda r: (-r["overdue_seconds"], r["key"]))
+
+
+@router.get("/report", summary="The progress report, as `ikuflow report --json`")
+async def report(request: Request, office: Optional[str] = None, year: Optional[int] = None) -> dict:
+    """The progress report of ``office`` (default: the person's highest office)."""
+    from ikuflow.app import report as rep
+
+    svc, p = _svc(request), _person(request)
+    access.check_office(p, office)
+    if office is None and p.offices is not None:
+        if not p.top:
+            raise NotFound("office", "(none)", "you hold no role at any office")
+        office = p.top[0]
+    return rep.as_json(rep.build(svc, office, year))
+
+
+def install(app) -> None:
+    """Add the API and its error answers to ``app``."""
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException
+
+    from ikuflow.web.common import error_body, http_status
+
+    app.include_router(router)
+
+    def is_api(request: Request) -> bool:
+        return request.url.path.startswith("/api/")
+
+    @app.exception_handler(Unauthorized)
+    async def unauthorized(request: Request, exc: Unauthorized) -> JSONResponse:
+        return JSONResponse(error_body(2, str(exc)), 401, headers={"www-authenticate": "Bearer"})
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Any:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(x) for x in first.get("loc", ()) if x not in ("query", "body", "path"))
+        msg = f"{where or 'request'}: {first.get('msg', 'invalid')}; see /openapi.json for this request's fields"
+        if is_api(request):
+            return JSONResponse(error_body(2, msg), 400)
+        return await app.state.page_error(request, UsageError(msg))
+
+    @app.exception_handler(IkuflowError)
+    async def refused(request: Request, exc: IkuflowError) -> Any:
+        if is_api(request):
+            return JSONResponse(error_body(exc.exit_code, str(exc)), http_status(exc))
+        return await app.state.page_error(request, exc)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Any:
+        if is_api(request):
+            code = {404: 3, 405: 2}.get(exc.status_code, 1)
+            text = "no such API path; see /openapi.json" if exc.status_code == 404 else str(exc.detail)
+            return JSONResponse(error_body(code, text), exc.status_code)
+        return await app.state.page_error(request, exc)

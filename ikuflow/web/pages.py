@@ -1,0 +1,314 @@
+"""The pages: sign-in by e-mail link, my tasks, a document, an action link, the overdue list and
+the progress report. HTML from the Jinja2 templates beside this module (autoescaped: user text
+is data), no script, forms that work without JavaScript; Bahasa Indonesia first, English by
+``?lang=en`` (kept in a cookie).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from ikuflow.app import access
+from ikuflow.errors import IkuflowError, UsageError
+from ikuflow.web.common import LANG_COOKIE, SESSION_COOKIE, http_status
+from ikuflow.web.text import LANGS, TEXT
+
+router = APIRouter()
+HERE = Path(__file__).parent
+#: rows of a list page
+PAGE_SIZE = 50
+_env = None
+
+
+def _templates():
+    global _env
+    if _env is None:
+        from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+        _env = Environment(loader=FileSystemLoader(str(HERE / "templates")), autoescape=True,
+                           undefined=StrictUndefined, auto_reload=False)
+    return _env
+
+
+def _lang(request: Request) -> str:
+    asked = request.query_params.get("lang")
+    if asked in LANGS:
+        return asked
+    kept = request.cookies.get(LANG_COOKIE)
+    return kept if kept in LANGS else LANGS[0]
+
+
+def render(request: Request, name: str, status: int = 200, me: access.Person | None = None,
+           **ctx: Any) -> HTMLResponse:
+    """A page from template ``name``; a language asked for by ``?lang=`` is kept in a cookie."""
+    lang = _lang(request)
+    state = request.app.state.ikuflow
+    sid = getattr(request.state, "session_id", None)
+    other = LANGS[1] if lang == LANGS[0] else LANGS[0]
+    switch = str(request.url.include_query_params(lang=other).replace(scheme="", netloc=""))
+    html = _templates().get_template(name).render(
+        t=TEXT[lang], lang=lang, me=me, switch=switch, quote=quote,
+        csrf=state.csrf(f"session:{sid}") if sid else "", **ctx)
+    response = HTMLResponse(html, status)
+    if request.query_params.get("lang") in LANGS:
+        response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax", secure=state.secure)
+    return response
+
+
+def _me(request: Request) -> access.Person | None:
+    state = request.app.state.ikuflow
+    sid = state.session_id(request.cookies.get(SESSION_COOKIE))
+    if sid is None:
+        return None
+    email = access.session_person(state.svc, sid)
+    if email is None:
+        return None
+    request.state.session_id = sid
+    return access.person(state.svc, email)
+
+
+def _signed_in(request: Request) -> access.Person:
+    me = _me(request)
+    if me is None:
+        raise _SignIn()
+    return me
+
+
+class _SignIn(Exception):
+    """The page needs a signed-in person: answered with a redirect to /signin."""
+
+
+async def page_error(request: Request, exc: Exception) -> Response:
+    """An error as a page: the message, and the HTTP status of its exit code."""
+    if isinstance(exc, _SignIn):
+        return RedirectResponse("/signin", 303)
+    if isinstance(exc, IkuflowError):
+        status, message = http_status(exc), str(exc)
+    else:  # starlette's HTTPException (404 for an unknown path, 405)
+        status = getattr(exc, "status_code", 500)
+        message = TEXT[_lang(request)]["not_found"] if status == 404 else str(getattr(exc, "detail", exc))
+    return render(request, "message.html", status, _me_quiet(request), title=TEXT[_lang(request)]["error"],
+                  message=message)
+
+
+def _me_quiet(request: Request) -> access.Person | None:
+    try:
+        return _me(request)
+    except IkuflowError:
+        return None
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+# --- sign-in ------------------------------------------------------------------------------------
+@router.get("/", include_in_schema=False)
+async def home(request: Request) -> Response:
+    """The front page: my tasks when signed in, else the sign-in page."""
+    return RedirectResponse("/tasks" if _me(request) else "/signin", 303)
+
+
+@router.get("/signin", include_in_schema=False)
+async def signin_form(request: Request) -> Response:
+    """The sign-in page: one field, the e-mail address."""
+    return render(request, "signin.html")
+
+
+@router.post("/signin", include_in_schema=False)
+async def signin_ask(request: Request) -> Response:
+    """Mail a sign-in link (through the outbox); the same answer for any address."""
+    state = request.app.state.ikuflow
+    form = await request.form()
+    email = form.get("email")
+    access.request_sign_in(state.svc, email if isinstance(email, str) else "", _client(request),
+                           state.base_for(request))
+    return render(request, "message.html", title=TEXT[_lang(request)]["sign_in"], message=TEXT[_lang(request)]["sent"])
+
+
+@router.get("/signin/{token}", include_in_schema=False)
+async def signin_link(request: Request, token: str) -> Response:
+    """The page a sign-in link opens: one button (a GET spends nothing)."""
+    # a mail scanner following the link must not spend it: only the button's POST does
+    return render(request, "signin_link.html", token=token)
+
+
+@router.post("/signin/{token}", include_in_schema=False)
+async def signin_use(request: Request, token: str) -> Response:
+    """Spend the sign-in link: a session cookie, then my tasks; a used or old link says so."""
+    state = request.app.state.ikuflow
+    sid = access.sign_in(state.svc, token, _client(request))
+    if sid is None:
+        return render(request, "message.html", 400, title=TEXT[_lang(request)]["sign_in"],
+                      message=TEXT[_lang(request)]["link_bad"], again=True)
+    response = RedirectResponse("/tasks", 303)
+    response.set_cookie(SESSION_COOKIE, state.session_cookie(sid), httponly=True, samesite="lax",
+                        secure=state.secure, max_age=int(access.SESSION_LIFETIME.total_seconds()))
+    return response
+
+
+@router.post("/signout", include_in_schema=False)
+async def signout(request: Request) -> Response:
+    """End the session (its row too: the cookie is dead even if kept)."""
+    state = request.app.state.ikuflow
+    me = _me(request)
+    if me is not None:
+        form = await request.form()
+        if not state.csrf_ok(f"session:{request.state.session_id}", form.get("csrf")):
+            raise UsageError("the form is stale or came from elsewhere; reload the page and try again")
+        access.sign_out(state.svc, request.state.session_id)
+    response = render(request, "message.html", title=TEXT[_lang(request)]["sign_out"],
+                      message=TEXT[_lang(request)]["signed_out"])
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+# --- signed-in pages ----------------------------------------------------------------------------
+def _page_of(request: Request, rows: list) -> tuple[list, int, int]:
+    try:
+        page = max(1, int(request.query_params.get("page", "1")))
+    except ValueError:
+        page = 1
+    pages = max(1, -(-len(rows) // PAGE_SIZE))
+    page = min(page, pages)
+    return rows[(page - 1) * PAGE_SIZE:page * PAGE_SIZE], page, pages
+
+
+@router.get("/tasks", include_in_schema=False)
+async def tasks(request: Request) -> Response:
+    """What waits for me, due first, 50 to a page."""
+    me = _signed_in(request)
+    rows = access.tasks(request.app.state.ikuflow.svc, me)
+    shown, page, pages = _page_of(request, rows)
+    return render(request, "tasks.html", me=me, rows=shown, total=len(rows), page=page, pages=pages)
+
+
+@router.get("/documents/{key}", include_in_schema=False)
+async def document(request: Request, key: str) -> Response:
+    """A document: status, due time in its office's zone, history, my actions."""
+    me = _signed_in(request)
+    return _document_page(request, me, key)
+
+
+def _document_page(request: Request, me: access.Person, key: str, error: str | None = None,
+                   status: int = 200) -> Response:
+    svc = request.app.state.ikuflow.svc
+    doc = access.document_status(svc, me, key)
+    return render(request, "document.html", status, me=me, doc=doc, history=svc.history(key),
+                  actions=access.may_fire(svc, me, doc), error=error, done=request.query_params.get("done"))
+
+
+@router.post("/documents/{key}/events/{event}", include_in_schema=False)
+async def fire(request: Request, key: str, event: str) -> Response:
+    """Fire an event from the document page (channel ``web``), CSRF-checked."""
+    state = request.app.state.ikuflow
+    me = _signed_in(request)
+    form = await request.form()
+    if not state.csrf_ok(f"session:{request.state.session_id}", form.get("csrf")):
+        return _document_page(request, me, key, "the form is stale or came from elsewhere (CSRF); reload "
+                              "the page and try again", 403)
+    comment, version = form.get("comment"), form.get("version")
+    try:
+        access.document_status(state.svc, me, key)
+        state.svc.advance(key, event, me.email, comment if isinstance(comment, str) else None,
+                          expected_version=int(version) if isinstance(version, str) and version.isdigit() else None,
+                          channel="web")
+    except IkuflowError as exc:
+        return _document_page(request, me, key, str(exc), http_status(exc))
+    return RedirectResponse(f"/documents/{quote(key, safe='')}?done={quote(event, safe='')}", 303)
+
+
+@router.get("/overdue", include_in_schema=False)
+async def overdue(request: Request) -> Response:
+    """The secretariat's overdue list, most overdue first, with filters."""
+    me = _signed_in(request)
+    svc = request.app.state.ikuflow.svc
+    q = request.query_params
+    office = q.get("office") or None
+    access.check_office(me, office)
+    if office is not None or me.offices is None:
+        rows = svc.overdue(office)
+    else:
+        rows = sorted((r for top in me.top for r in svc.overdue(top)), key=lambda r: -r["overdue_seconds"])
+    division, state = q.get("division") or None, q.get("state") or None
+    rows = [r for r in rows if (division is None or r["division"] == division) and (state is None or r["state"] == state)]
+    shown, page, pages = _page_of(request, rows)
+    return render(request, "overdue.html", me=me, rows=shown, total=len(rows), page=page, pages=pages,
+                  office=office or "", division=division or "", state=state or "")
+
+
+@router.get("/report", include_in_schema=False)
+async def report(request: Request) -> Response:
+    """The progress report of ``report --html`` for the person's highest office."""
+    from ikuflow.app import report as rep
+
+    me = _signed_in(request)
+    office = request.query_params.get("office") or None
+    access.check_office(me, office)
+    if office is None and me.offices is not None:
+        office = me.top[0] if me.top else None
+        if office is None:
+            return render(request, "message.html", me=me, title=TEXT[_lang(request)]["report"],
+                          message=TEXT[_lang(request)]["nothing"])
+    return HTMLResponse(rep.render_html(rep.build(request.app.state.ikuflow.svc, office)))
+
+
+# --- action links -------------------------------------------------------------------------------
+@router.get("/a/{token}", include_in_schema=False)
+async def action_link(request: Request, token: str) -> Response:
+    """An action link from an e-mail: the document and one button; changes nothing."""
+    # GET never changes anything: mail scanners follow links
+    return _link_page(request, token)
+
+
+def _link_page(request: Request, token: str, error: str | None = None, status: int = 200,
+               done: bool = False) -> Response:
+    state = request.app.state.ikuflow
+    link = access.open_link(state.svc, state.secret, token)
+    t = TEXT[_lang(request)]
+    if link is None:
+        return render(request, "message.html", 404, title=t["error"], message=t["link_gone"])
+    doc = link.status
+    history = state.svc.history(doc["key"]) if doc else []
+    event = None
+    if doc is not None:
+        ev = state.svc.engine(doc["workflow"], doc["workflow_version"]).workflow.events.get(link.action.event)
+        event = {"name": link.action.event, "title": ev.title if ev and ev.title else link.action.event,
+                 "needs_reason": bool(ev and "comment_required" in ev.guards)}
+    if not link.live and not done and status == 200:
+        status = 409 if request.method == "POST" else 200
+    return render(request, "action.html", status, me=None, link=link, doc=doc, history=history, event=event,
+                  token=token, link_csrf=state.csrf(f"link:{token}"), error=error, done=done)
+
+
+@router.post("/a/{token}", include_in_schema=False)
+async def action_fire(request: Request, token: str) -> Response:
+    """The action link's button: fire its event as its person (channel ``link``), once."""
+    state = request.app.state.ikuflow
+    form = await request.form()
+    if not state.csrf_ok(f"link:{token}", form.get("csrf")):
+        return _link_page(request, token, "the form is stale or came from elsewhere (CSRF); open the link "
+                          "from your e-mail again", 403)
+    link = access.open_link(state.svc, state.secret, token)
+    if link is None or not link.live:
+        return _link_page(request, token)
+    comment = form.get("comment")
+    a = link.action
+    try:
+        state.svc.advance(a.key, a.event, a.email, comment if isinstance(comment, str) else None,
+                          expected_version=a.version, channel="link")
+    except IkuflowError as exc:
+        return _link_page(request, token, str(exc), http_status(exc))
+    return _link_page(request, token, done=True)
+
+
+@router.get("/static/app.css", include_in_schema=False)
+async def css() -> Response:
+    """The pages' one stylesheet (no external assets)."""
+    return Response((HERE / "static" / "app.css").read_bytes(), media_type="text/css",
+                    headers={"cache-control": "public, max-age=3600"})
