@@ -17,6 +17,8 @@ from typing import Callable
 
 #: runs one command line (the arguments after ``ikuflow``) in this process; returns its exit code
 Call = Callable[[list], int]
+#: where the demo's e-mails link to: ``ikuflow web`` on its default port
+WEB = "http://127.0.0.1:8000"
 
 SIGNING = "2026-01-28"
 COORD, SECR, CHAIR = "sri.wahyuni@pacitan.bawaslu.go.id", "budi.santoso@pacitan.bawaslu.go.id", \
@@ -99,7 +101,8 @@ def run(call: Call, directory: str = "demo") -> None:
 
     sink = Sink(folder / "mail").start()  # a local SMTP server that keeps what it receives
     os.environ.update({"IKUFLOW_SMTP_HOST": sink.host, "IKUFLOW_SMTP_PORT": str(sink.port),
-                       "IKUFLOW_SMTP_TLS": "off", "IKUFLOW_MAIL_FROM": "ikuflow@pacitan.bawaslu.go.id"})
+                       "IKUFLOW_SMTP_TLS": "off", "IKUFLOW_MAIL_FROM": "ikuflow@pacitan.bawaslu.go.id",
+                       "IKUFLOW_BASE_URL": WEB})
     print(f"ikuflow demo: a fresh database at {folder / 'ikuflow.db'}, "
           f"a local SMTP sink on {sink.host}:{sink.port} keeping mail in {folder / 'mail'}")
     print("\n== 1. Set up: the database, three offices and the Pacitan office's people")
@@ -124,8 +127,7 @@ def run(call: Call, directory: str = "demo") -> None:
     for args in (["outbox", "send"], ["outbox", "list", "--status", "dead"]):
         if _run(call, args):
             raise SystemExit(1)
-    received = sink.messages
-    sink.stop()
+    received = list(sink.messages)
     print(f"\nThe SMTP sink received {len(received)} e-mail(s) (saved as .eml in {folder / 'mail'}):")
     for m in received:
         print(f"  {m['To']:<40} {m['Subject']}")
@@ -133,6 +135,46 @@ def run(call: Call, directory: str = "demo") -> None:
     if sent_back is not None:
         print(f"\nOne of them, as its reader sees it:\n\nTo: {sent_back['To']}\n"
               f"Subject: {sent_back['Subject']}\n\n{text_of(sent_back)}")
+    links = _sign_in_links(call, sink, len(received))
+    sink.stop()
     print(f"\nDone. Explore it yourself:\n  export IKUFLOW_DATABASE_URL={url}\n"
           f"  ikuflow history {KEY}\n  ikuflow overdue --at 2026-01-27T10:00+07:00\n"
           "  ikuflow list --json\n  ikuflow workflow show")
+    print(f"\n== 6. The web: every person acts as themselves\n"
+          f"Start the web on the demo's database (its secret key is {folder / 'ikuflow.db.key'}):\n"
+          f"  IKUFLOW_DATABASE_URL={url} IKUFLOW_BASE_URL={WEB} ikuflow web\n"
+          "then open these sign-in links, one after the other, in a browser (each works once, within "
+          "15 minutes;\nrun 'ikuflow demo' again for new ones):")
+    for who, role, link in links:
+        print(f"  {who} ({role}): {link}")
+    print(f"and take {DRAFT} from draft to signed by clicks: the coordinator submits, the secretariat "
+          "synchronizes,\nthe chair approves and signs. 'ikuflow history' then names each of them, via web.")
+
+
+#: the demo's document left in draft, for the walk through the web
+DRAFT = "pacitan-penanganan-2026"
+
+
+def _sign_in_links(call: Call, sink, seen: int) -> list[tuple[str, str, str]]:
+    """Ask for a sign-in link for the coordinator, the secretariat and the chair of the draft
+    left for the web, deliver them through the outbox to the sink, and read them back."""
+    from ikuflow.app.access import request_sign_in
+    from ikuflow.app.service import Service
+
+    people = [(COORD_PENANGANAN, "coordinator"), (SECR, "secretariat"), (CHAIR, "chair")]
+    svc = Service()
+    try:
+        for email, _ in people:
+            request_sign_in(svc, email, "demo", WEB)
+    finally:
+        svc.close()
+    if _run(call, ["outbox", "send"]):
+        raise SystemExit(1)
+    from ikuflow.notify.sink import text_of
+
+    found = {}
+    for m in sink.messages[seen:]:
+        for word in text_of(m).split():
+            if word.startswith(f"{WEB}/signin/"):
+                found.setdefault(m["To"], word)
+    return [(email, role, found[email]) for email, role in people if email in found]
