@@ -123,7 +123,11 @@ class Renderer:
             raise RenderFailed(name, _reason(exc, f"{lang}/{name}.{part}")) from None
 
     def render(self, name: str, ctx: dict) -> Mail:
-        """Render template ``name`` for one recipient; RenderFailed if it cannot be rendered."""
+        """Render template ``name`` for one recipient; RenderFailed if it cannot be rendered.
+        A context without ``links`` (no base URL, or an intent of an earlier release) has none."""
+        ctx = {"links": [], **ctx}
+        if ctx.get("items"):
+            ctx["items"] = [{"links": [], **it} for it in ctx["items"]]
         subject = one_line(self._checked(self.langs[0], name, "subject", ctx))
         text = SEPARATOR_TEXT.join(tidy(self._checked(lang, name, "txt", ctx)) for lang in self.langs)
         html = "\n<hr>\n".join(self._checked(lang, name, "html", ctx) for lang in self.langs)
@@ -139,12 +143,7 @@ class Renderer:
         (:class:`ikuflow.notify.links.Linker`) is given (none without a base URL); RenderFailed
         for a template that fails or a payload without a context."""
         ctx = intent_context(name, payload)
-        if linker is not None:
-            ctx = linker.fill(ctx)
-        ctx.setdefault("links", [])
-        if ctx.get("items"):
-            ctx["items"] = [{"links": [], **it} for it in ctx["items"]]
-        return self.render(name, ctx)
+        return self.render(name, linker.fill(ctx) if linker is not None else ctx)
 
     def check(self, names: list[tuple[str, str]]) -> list[Problem]:
         """Problems of templates ``names`` ((template, where it is named), ...) in every
