@@ -98,10 +98,12 @@ def build(svc, office: str | None = None, year: int | None = None, workflow: str
 
 
 def as_json(data: dict) -> dict:
-    """The report's data as ``report --json`` prints it."""
+    """The report's data as ``report --json`` prints it (and the API answers): all the
+    terminal matrix needs, so the CLI prints it from this form, local or remote."""
     return {"workflow": data["workflow"], "year": data["year"], "states": data["states"],
-            "divisions": data["divisions"], "at": fmt_ts(data["now"]),
+            "final": data["final"], "divisions": data["divisions"], "at": fmt_ts(data["now"]),
             "offices": [{"code": r["code"], "name": r["name"], "level": r["level"], "depth": r["depth"],
+                         "leaf": r["leaf"],
                          "documents": r["total"].total, "signed": r["signed"], "overdue": r["overdue"],
                          "signed_pct": r["signed_pct"], "states": dict(r["total"].states),
                          "divisions": {dv: {"states": dict(c.states), "overdue": c.overdue}

@@ -1,11 +1,17 @@
-"""Document commands: ``new``, ``advance``, ``status``, ``list``, ``history``, ``demo``."""
+"""Document commands: ``new``, ``advance``, ``status``, ``list``, ``history``, ``demo``.
+
+With ``IKUFLOW_SERVER`` set, ``status``, ``list``, ``history``, ``overdue``, ``report`` and
+``advance`` get their data from the JSON API (:mod:`ikuflow.cli.remote`) instead of the use
+cases; either way the same code prints it.
+"""
 
 from __future__ import annotations
 
-from typing import List
+from typing import Any, List
 
 import typer
 
+from ikuflow.cli import remote
 from ikuflow.cli.common import (INT_MAX, JSON_OPT, YEAR_MAX, YEAR_MIN, actor_of, as_option, at_option, clock,
                                 emit_json, say, table)
 
@@ -37,6 +43,26 @@ def _service():
     from ikuflow.app.service import Service
 
     return Service()
+
+
+def _remote(ctx: typer.Context, at: str | None = None) -> "remote.Client | None":
+    """The API client when IKUFLOW_SERVER is set (its --db and --at refused), else None."""
+    api = remote.from_env()
+    if api is None:
+        return None
+    if _typed(ctx.find_root(), "db"):
+        remote.refuse("--db", "both name where the documents are; unset IKUFLOW_SERVER to work on "
+                              "the database, or drop --db")
+    if at is not None:
+        remote.refuse("--at", "the server keeps the clock; drop --at, or unset IKUFLOW_SERVER to "
+                              "work on the database")
+    return api
+
+
+def _typed(ctx: Any, param: str) -> bool:
+    """Whether ``param`` was given on the command line (not by its environment variable)."""
+    source = ctx.get_parameter_source(param)  # (Typer's own copy of Click's ParameterSource)
+    return source is not None and source.name == "COMMANDLINE"
 
 
 def new(office: str = typer.Option(None, "--office", help="Office code, e.g. pacitan."),
@@ -101,7 +127,8 @@ def _bulk(work):
         return work(lambda done, total: bar.update(task, completed=done, total=total))
 
 
-def advance(key: str = typer.Argument(None, help="Document key, e.g. pacitan-sdmo-2026."),
+def advance(ctx: typer.Context,
+            key: str = typer.Argument(None, help="Document key, e.g. pacitan-sdmo-2026."),
             event: str = typer.Argument(None, help="Event to fire: submit, synchronize, approve, sign, send_back."),
             comment: str = typer.Option(None, "--comment", "-m",
                                         help="Why (required for send_back; at most 4,000 characters)."),
@@ -126,12 +153,25 @@ def advance(key: str = typer.Argument(None, help="Document key, e.g. pacitan-sdm
     """
     from ikuflow.errors import UsageError
 
-    when = clock(at)
+    api = _remote(ctx, at)
+    when = None if api else clock(at)
+    if api and _typed(ctx, "actor"):
+        remote.refuse("--as", "the server knows who you are: IKUFLOW_TOKEN names you; drop --as")
+    if api and (from_file is not None or bulk_event is not None):
+        remote.refuse("--from-file" if from_file is not None else "--event",
+                      "the API advances one document at a time; run 'ikuflow advance KEY EVENT' for "
+                      "each, or run this where the database is (unset IKUFLOW_SERVER)")
     if from_file is None and bulk_event is None:
         if not key or not event:
             raise UsageError("say what to fire: ikuflow advance KEY EVENT (or --from-file FILE, "
                              "or --event EVENT with filters)")
-        res = _service().advance(key, event, actor_of(actor), comment, when, if_version)
+        if api is None:
+            res = _service().advance(key, event, actor_of(actor), comment, when, if_version)
+        else:
+            body = {k: v for k, v in (("comment", comment), ("version", if_version)) if v is not None}
+            got = api.post(remote.document_path(key, "events", event), body, expect=dict)
+            # the API answers the new status and the step: keep what the local step returns
+            res = {k: got.get(k) for k in ADVANCED}
         emit_json(res) if as_json else say(res["state"])
         return
     if key or event or if_version is not None or (from_file and bulk_event):
@@ -155,6 +195,10 @@ def advance(key: str = typer.Argument(None, help="Document key, e.g. pacitan-sdm
                   [(r["key"], r["event"], r["reason"]) for r in res["refused"][:50]])
     if res["refused"]:
         raise typer.Exit(res["refused"][0]["exit_code"])
+
+
+#: what ``advance --json`` prints, as :func:`ikuflow.app.documents.advance` returns it
+ADVANCED = ("key", "event", "from", "state", "acting_for", "version", "due_at", "notified")
 
 
 def _bulk_advance(work) -> dict:
@@ -205,10 +249,11 @@ def _read_items(path: str) -> list[tuple]:
     return items
 
 
-def status(key: str = typer.Argument(..., help="Document key, e.g. pacitan-sdmo-2026."),
+def status(ctx: typer.Context, key: str = typer.Argument(..., help="Document key, e.g. pacitan-sdmo-2026."),
            at: str = at_option(), as_json: bool = JSON_OPT) -> None:
     """State, due time, time left or overdue, and who must act."""
-    res = _service().status(key, clock(at))
+    api = _remote(ctx, at)
+    res = api.get(remote.document_path(key), expect=dict) if api else _service().status(key, clock(at))
     if as_json:
         emit_json(res)
         return
@@ -231,14 +276,21 @@ def status(key: str = typer.Argument(..., help="Document key, e.g. pacitan-sdmo-
     table(None, ["", ""], rows)
 
 
-def list_(state: str = typer.Option(None, "--state", help="Only documents in this state."),
+def list_(ctx: typer.Context, state: str = typer.Option(None, "--state", help="Only documents in this state."),
           office: str = typer.Option(None, "--office", help="Only this office."),
           division: str = typer.Option(None, "--division", help="Only this division."),
           year: int = typer.Option(None, "--year", min=YEAR_MIN, max=YEAR_MAX, help="Only this year."),
           overdue: bool = typer.Option(False, "--overdue", help="Only overdue documents."),
           at: str = at_option(), as_json: bool = JSON_OPT) -> None:
     """List documents, filtered."""
-    rows = _service().list(state, office, division, year, overdue, clock(at))
+    api = _remote(ctx, at)
+    if api is None:
+        rows = _service().list(state, office, division, year, overdue, clock(at))
+    else:
+        rows = api.get(f"{remote.API}/documents", {"state": state, "office": office, "division": division,
+                                                   "overdue": "true" if overdue else None}, expect=list)
+        if year is not None:  # (the API lists every year; its rows say theirs)
+            rows = [r for r in rows if r["year"] == year]
     if as_json:
         emit_json(rows)
         return
@@ -246,10 +298,14 @@ def list_(state: str = typer.Option(None, "--state", help="Only documents in thi
           [(r["key"], r["state"], r["due_local"], "yes" if r["overdue"] else "", r["version"]) for r in rows])
 
 
-def history(key: str = typer.Argument(..., help="Document key, e.g. pacitan-sdmo-2026."),
+def history(ctx: typer.Context, key: str = typer.Argument(..., help="Document key, e.g. pacitan-sdmo-2026."),
             at: str = at_option(), as_json: bool = JSON_OPT) -> None:
     """Who did what and when, oldest first (with --at: as it stood at that time)."""
-    rows = _service().history(key, clock(at) if at is not None else None)
+    api = _remote(ctx, at)
+    if api is None:
+        rows = _service().history(key, clock(at) if at is not None else None)
+    else:
+        rows = api.get(remote.document_path(key, "history"), expect=list)
     if as_json:
         emit_json(rows)
         return
@@ -258,10 +314,12 @@ def history(key: str = typer.Argument(..., help="Document key, e.g. pacitan-sdmo
             r["channel"], r["event"], r["from"] or "", r["to"], r["comment"] or "") for r in rows])
 
 
-def overdue(office: str = typer.Option(None, "--office", help="Only this office and the offices below it."),
+def overdue(ctx: typer.Context, office: str = typer.Option(None, "--office", help="Only this office and the offices below it."),
             at: str = at_option(), as_json: bool = JSON_OPT) -> None:
     """What the secretariat must chase: overdue documents, most overdue first, and who must act."""
-    rows = _service().overdue(office, clock(at))
+    api = _remote(ctx, at)
+    rows = (api.get(f"{remote.API}/overdue", {"office": office}, expect=list) if api
+            else _service().overdue(office, clock(at)))
     if as_json:
         emit_json(rows)
         return
@@ -305,7 +363,7 @@ def serve(interval: float = typer.Option(60.0, "--interval", min=0.1, max=86400,
         f"{totals['sent']} sent, {totals['dead']} dead")
 
 
-def report(office: str = typer.Option(None, "--office", help="This office and the offices below it."),
+def report(ctx: typer.Context, office: str = typer.Option(None, "--office", help="This office and the offices below it."),
            year: int = typer.Option(None, "--year", min=YEAR_MIN, max=YEAR_MAX, help="Only documents of this year."),
            workflow: str = typer.Option("iku", "--workflow", help="Workflow name."),
            html: str = typer.Option(None, "--html", metavar="FILE",
@@ -317,26 +375,39 @@ def report(office: str = typer.Option(None, "--office", help="This office and th
 
     from ikuflow.app import report as rep
 
-    data = rep.build(_service(), office, year, workflow, clock(at))
-    if html:
-        from ikuflow.errors import IkuflowError
+    api = _remote(ctx, at)
+    if api is not None:
+        if html:
+            remote.refuse("--html", "the page is written where the database is; open the progress report "
+                                    "in the web pages of IKUFLOW_SERVER, or run this where the database is")
+        if workflow != "iku":
+            remote.refuse("--workflow", "the API reports the iku workflow; drop --workflow, or run this "
+                                        "where the database is (unset IKUFLOW_SERVER)")
+        res = api.get(f"{remote.API}/report", {"office": office, "year": year}, expect=dict)
+    else:
+        data = rep.build(_service(), office, year, workflow, clock(at))
+        if html:
+            from ikuflow.errors import IkuflowError
 
-        page = rep.render_html(data)
-        try:
-            Path(html).write_text(page, encoding="utf-8")
-        except OSError as exc:
-            raise IkuflowError(f"cannot write {html}: {exc.strerror or exc}; give a file in a folder "
-                               "you can write to") from None
+            page = rep.render_html(data)
+            try:
+                Path(html).write_text(page, encoding="utf-8")
+            except OSError as exc:
+                raise IkuflowError(f"cannot write {html}: {exc.strerror or exc}; give a file in a folder "
+                                   "you can write to") from None
+        res = rep.as_json(data)
     if as_json:
-        emit_json(rep.as_json(data))
+        emit_json(res)
         return
     rows = []
-    for r in data["rows"]:
+    for r in res["offices"]:
+        cells = r["divisions"]
         rows.append(["  " * r["depth"] + r["name"]]
-                    + [rep.cell_text(r["cells"][dv], r["leaf"], data["final"]) for dv in data["divisions"]]
+                    + [rep.cell_text(rep.Cell(dict(cells[dv]["states"]), cells[dv]["overdue"]) if dv in cells
+                                     else rep.Cell(), r["leaf"], res["final"]) for dv in res["divisions"]]
                     + [r["overdue"] or "", f"{r['signed_pct'] or 0:g}%"])
-    table(f"{data['workflow']}: {len(data['rows'])} office(s); cells: a regency's document state "
-          "(D R S A ✓, ! overdue), above it signed/total", ["office", *data["divisions"], "overdue", "signed"], rows)
+    table(f"{res['workflow']}: {len(res['offices'])} office(s); cells: a regency's document state "
+          "(D R S A ✓, ! overdue), above it signed/total", ["office", *res["divisions"], "overdue", "signed"], rows)
     if html:
         say(f"wrote {html}")
 
@@ -350,7 +421,10 @@ def demo(ctx: typer.Context,
     Timur with its coordinator, secretariat and chair, and runs each step as the CLI
     command a user would type, then prints status and history.
     """
+    import os
+
     from ikuflow.demo import run
 
+    os.environ.pop("IKUFLOW_SERVER", None)  # the demo's commands work on its own database
     root = ctx.find_root().command  # the whole CLI, as a user types it
     run(lambda args: root.main(args=args, prog_name="ikuflow", standalone_mode=False) or 0, directory)
