@@ -172,7 +172,7 @@ def _sign_in_links(call: Call, sink, seen: int) -> list[tuple[str, str, str]]:
         raise SystemExit(1)
     from ikuflow.notify.sink import text_of
 
-    found = {}
+    found: dict[str, str] = {}
     for m in sink.messages[seen:]:
         for word in text_of(m).split():
             if word.startswith(f"{WEB}/signin/"):
