@@ -312,3 +312,10 @@ async def css() -> Response:
     """The pages' one stylesheet (no external assets)."""
     return Response((HERE / "static" / "app.css").read_bytes(), media_type="text/css",
                     headers={"cache-control": "public, max-age=3600"})
+
+
+@router.get("/favicon.ico", include_in_schema=False)
+async def favicon() -> Response:
+    """No icon, said without an error: browsers ask for /favicon.ico on every first visit, and
+    a 404 there is an error in their console (and an error page rendered for nothing)."""
+    return Response(status_code=204, headers={"cache-control": "public, max-age=86400"})
