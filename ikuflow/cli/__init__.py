@@ -30,7 +30,9 @@ failed, 5 the actor lacks the role, 6 conflict (the document changed; retry).
 
 Environment: IKUFLOW_DATABASE_URL (default sqlite:///ikuflow.db), IKUFLOW_USER (the
 actor for new/advance), IKUFLOW_WORKFLOWS (the workflow folder), IKUFLOW_TZ (zone
-of --at values without an offset, default Asia/Jakarta)."""
+of --at values without an offset, default Asia/Jakarta), IKUFLOW_SERVER and
+IKUFLOW_TOKEN (status, list, history, overdue, report and advance through the API of
+'ikuflow web' as the token's person)."""
 
 
 

@@ -60,9 +60,10 @@ def refuse(option: str, why: str) -> NoReturn:
 def document_path(key: str, *rest: str) -> str:
     """The API path of document ``key`` (and below it), every segment quoted.
 
-    An empty key is NotFound here, as locally: an empty path segment would name another route.
+    An empty key, or one holding '/', is NotFound here, as locally (no key holds either): the
+    server decodes '%2F' before it routes, so such a key would name another route.
     """
-    if not key:
+    if not key or "/" in key:
         raise NotFound("document", key, "see 'ikuflow list'")
     return "/".join([API + "/documents", *(_segment(s) for s in (key, *rest))])
 

@@ -1,0 +1,5 @@
+"""``python -m ikuflow``: the console script."""
+
+from ikuflow.cli import main
+
+main()
