@@ -103,6 +103,21 @@ def _me_quiet(request: Request) -> access.Person | None:
         return None
 
 
+def _cross_site(request: Request) -> Response | None:
+    """A 403 page for a form posted from another site (the browser says so in Sec-Fetch-Site,
+    or in an Origin that is not this server's); None for one posted from our own pages. Besides
+    the CSRF tokens, this keeps another site from spending a sign-in link in a visitor's browser
+    (signing them in as someone else)."""
+    site = request.headers.get("sec-fetch-site")
+    origin = request.headers.get("origin")
+    ours = {str(request.base_url).rstrip("/"), request.app.state.ikuflow.base_for(request)}
+    if site in (None, "same-origin", "none") and (origin is None or origin in ours):
+        return None
+    t = TEXT[_lang(request)]
+    return render(request, "message.html", 403, title=t["error"],
+                  message="this form was sent from another site; open the page on this site and send it again")
+
+
 def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
@@ -123,6 +138,9 @@ async def signin_form(request: Request) -> Response:
 @router.post("/signin", include_in_schema=False)
 async def signin_ask(request: Request) -> Response:
     """Mail a sign-in link (through the outbox); the same answer for any address."""
+    refused = _cross_site(request)
+    if refused is not None:
+        return refused
     state = request.app.state.ikuflow
     form = await request.form()
     email = form.get("email")
@@ -141,6 +159,9 @@ async def signin_link(request: Request, token: str) -> Response:
 @router.post("/signin/{token}", include_in_schema=False)
 async def signin_use(request: Request, token: str) -> Response:
     """Spend the sign-in link: a session cookie, then my tasks; a used or old link says so."""
+    refused = _cross_site(request)
+    if refused is not None:
+        return refused
     state = request.app.state.ikuflow
     sid = access.sign_in(state.svc, token, _client(request))
     if sid is None:
@@ -155,6 +176,9 @@ async def signin_use(request: Request, token: str) -> Response:
 @router.post("/signout", include_in_schema=False)
 async def signout(request: Request) -> Response:
     """End the session (its row too: the cookie is dead even if kept)."""
+    refused = _cross_site(request)
+    if refused is not None:
+        return refused
     state = request.app.state.ikuflow
     me = _me(request)
     if me is not None:
@@ -206,6 +230,9 @@ def _document_page(request: Request, me: access.Person, key: str, error: str | N
 @router.post("/documents/{key}/events/{event}", include_in_schema=False)
 async def fire(request: Request, key: str, event: str) -> Response:
     """Fire an event from the document page (channel ``web``), CSRF-checked."""
+    refused = _cross_site(request)
+    if refused is not None:
+        return refused
     state = request.app.state.ikuflow
     me = _signed_in(request)
     form = await request.form()
@@ -289,6 +316,9 @@ def _link_page(request: Request, token: str, error: str | None = None, status: i
 @router.post("/a/{token}", include_in_schema=False)
 async def action_fire(request: Request, token: str) -> Response:
     """The action link's button: fire its event as its person (channel ``link``), once."""
+    refused = _cross_site(request)
+    if refused is not None:
+        return refused
     state = request.app.state.ikuflow
     form = await request.form()
     if not state.csrf_ok(f"link:{token}", form.get("csrf")):
