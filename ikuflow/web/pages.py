@@ -109,9 +109,13 @@ def _cross_site(request: Request) -> Response | None:
     the CSRF tokens, this keeps another site from spending a sign-in link in a visitor's browser
     (signing them in as someone else)."""
     site = request.headers.get("sec-fetch-site")
-    origin = request.headers.get("origin")
-    ours = {str(request.base_url).rstrip("/"), request.app.state.ikuflow.base_for(request)}
-    if site in (None, "same-origin", "none") and (origin is None or origin in ours):
+    if site is not None:  # a current browser says where the form came from
+        ok = site in ("same-origin", "none")
+    else:  # (an older one may send an Origin; under Referrer-Policy no-referrer it is 'null')
+        origin = request.headers.get("origin")
+        ok = origin in (None, "null", str(request.base_url).rstrip("/"),
+                        request.app.state.ikuflow.base_for(request))
+    if ok:
         return None
     t = TEXT[_lang(request)]
     return render(request, "message.html", 403, title=t["error"],
