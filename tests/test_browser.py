@@ -454,7 +454,7 @@ def test_a_season_in_the_browser(web, peer, browser, backend, tmp_path):
     assert browser.current_url == base + "/tasks"
     assert "Budi Santoso" in page.text("#me")
     tasks = page.table("#tasks")
-    assert [r[:2] for r in tasks] == [[key, "division_review"]], tasks
+    assert [r[:2] for r in tasks] == [[key, "Telaah divisi / Division review"]], tasks
     looks_right(page.screenshot(shots, f"{backend}-tasks.png"), page.viewport())
     page.fits_phone()
 

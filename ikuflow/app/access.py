@@ -177,9 +177,11 @@ def tasks(svc: Session, p: Person, at: datetime | None = None) -> list[dict]:
         roles += [(r.role, r.office, r.division) for r in svc.directory().actors.get(delegator, [])
                   if r.role is not None and r.office is not None]
     states: dict[str, set[str]] = {}  # role -> the states where it must act
+    titles: dict[str, str] = {}
     for name in store.workflow_names(svc.con):
         wf = svc.engine(name, svc.latest_version(name)).workflow
         for state, st in wf.states.items():
+            titles.setdefault(state, st.title or state)
             if state not in wf.final:
                 for role in st.must_act:
                     states.setdefault(role, set()).add(state)
@@ -190,7 +192,7 @@ def tasks(svc: Session, p: Person, at: datetime | None = None) -> list[dict]:
         for state in sorted(states.get(role, ())):
             for row in listing(svc, state=state, office=office,
                                division=division if role == "coordinator" else None, at=now):
-                found.setdefault(row["key"], row)
+                found.setdefault(row["key"], {**row, "state_title": titles[state]})
     never = "9999"
     return sorted(found.values(), key=lambda r: (r["due_at"] or never, r["key"]))
 
