@@ -40,7 +40,8 @@ def request_sign_in(svc: Session, email: str, client: str, base: str, at: dateti
     address or the client asked too often; UsageError for something that is not an address."""
     now = at or now_utc()
     email = who(email)
-    if not email or len(email) > MAX_EMAIL or "@" not in email or any(c.isspace() for c in email):
+    if not email or len(email) > MAX_EMAIL or "@" not in email or not email.isprintable() \
+            or any(c.isspace() for c in email):
         raise UsageError("that is not an e-mail address; type the address the directory has for you")
     token = secrets.token_urlsafe(32)
     domain = svc.mail_domain()

@@ -7,13 +7,17 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from ikuflow.app import access
 from ikuflow.app.tokens import authenticate
 from ikuflow.errors import IkuflowError, NotFound, UsageError
+
+
+#: the bounds the CLI puts on the same values (``--if-version``, ``--year``): what the database can hold
+VERSION_MAX, YEAR_MIN, YEAR_MAX = 2**63 - 1, 1, 9999
 
 
 class Unauthorized(Exception):
@@ -24,7 +28,8 @@ class EventBody(BaseModel):
     """The body of ``POST .../events/{event}`` (both fields optional)."""
 
     comment: Optional[str] = Field(default=None, description="The reason (required by send_back).")
-    version: Optional[int] = Field(default=None, description="The document version you saw; a stale one is 412.")
+    version: Optional[int] = Field(default=None, ge=0, le=VERSION_MAX, strict=True,
+                                   description="The document version you saw; a stale one is 412.")
 
 
 router = APIRouter(prefix="/api/v1")
@@ -100,7 +105,8 @@ async def overdue(request: Request, office: Optional[str] = None) -> list:
 
 
 @router.get("/report", summary="The progress report, as `ikuflow report --json`")
-async def report(request: Request, office: Optional[str] = None, year: Optional[int] = None) -> dict:
+async def report(request: Request, office: Optional[str] = None,
+                 year: Optional[int] = Query(None, ge=YEAR_MIN, le=YEAR_MAX)) -> dict:
     """The progress report of ``office`` (default: the person's highest office)."""
     from ikuflow.app import report as rep
 
