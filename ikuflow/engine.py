@@ -56,8 +56,8 @@ def _comment_required(doc: Doc) -> str | None:
         return None
     if doc.comment:
         return ("a comment is required, and this one has no visible text (only blanks or invisible "
-                "characters): say why in words, with --comment \"...\"")
-    return "a comment is required: say why, with --comment \"...\""
+                "characters): say why in words (--comment \"...\", or the reason field on the web)")
+    return "a comment is required: say why (--comment \"...\", or the reason field on the web)"
 
 
 def _not_before_signing_date(doc: Doc) -> str | None:

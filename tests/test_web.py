@@ -788,3 +788,29 @@ def test_every_answer_carries_the_security_headers_and_the_session_cookie_is_htt
         assert "secure" in flags and "httponly" in flags and "samesite=lax" in flags
     finally:
         behind.stop()
+
+
+def test_sign_in_links_point_to_the_configured_address_never_to_the_request_s_host(directory, tmp_path,
+                                                                                   monkeypatch, cli):
+    """A request naming another Host must not get a live sign-in link mailed that points there;
+    without IKUFLOW_BASE_URL, ``ikuflow web`` links to the address it listens on, and says so."""
+    port, smtp = free_port(), free_port()
+    monkeypatch.delenv("IKUFLOW_BASE_URL", raising=False)
+    for name, value in {"IKUFLOW_SECRET_KEY": SECRET, "IKUFLOW_SMTP_HOST": "127.0.0.1",
+                        "IKUFLOW_SMTP_PORT": str(smtp), "IKUFLOW_SMTP_TLS": "off",
+                        "IKUFLOW_MAIL_FROM": MAIL_FROM}.items():
+        monkeypatch.setenv(name, value)
+    peer = Peer(smtp).start()
+    try:
+        w = Web(port, tmp_path / "web.log", peer, cli)
+        try:
+            r = w.http.post("/signin", data={"email": COORD}, headers={"host": "evil.example"})
+            assert r.status_code == 200, r.text
+            [mail] = w.deliver()
+            assert "evil.example" not in mail.text
+            assert re.search(rf"http://127\.0\.0\.1:{port}/signin/\S+", mail.text), mail.text
+            assert f"links point to http://127.0.0.1:{port} (set IKUFLOW_BASE_URL" in w.tail()
+        finally:
+            w.stop()
+    finally:
+        peer.stop()

@@ -20,14 +20,20 @@ def web(host: str = typer.Option("127.0.0.1", "--host", help="Address to listen 
     Needs a secret key: IKUFLOW_SECRET_KEY, or the key file 'ikuflow init' made beside the
     database. E-mails link to IKUFLOW_BASE_URL (e.g. https://iku.bawaslu.go.id); run
     'ikuflow serve' beside it to deliver e-mail (sign-in links included)."""
+    import os
+
     import uvicorn
 
     from ikuflow.web import create_app
 
+    own = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    guessed = not os.environ.get("IKUFLOW_BASE_URL", "").strip()
+    if guessed:  # sign-in links point here (never to a request's Host header)
+        os.environ["IKUFLOW_BASE_URL"] = own
     app = create_app()  # fail fast (exit 2) without a secret key or a database
-    base = app.state.ikuflow.base
-    say(f"ikuflow web on http://{host}:{port} ({workers} process(es)); links in e-mails point to "
-        + (base if base else "nothing: set IKUFLOW_BASE_URL") + "; stop with Ctrl-C")
+    say(f"ikuflow web on http://{host}:{port} ({workers} process(es)); links point to "
+        f"{app.state.ikuflow.base}" + (" (set IKUFLOW_BASE_URL to the address people open)" if guessed else "")
+        + "; stop with Ctrl-C")
     if workers > 1:  # each worker process makes its own app
         app.state.ikuflow.svc.close()
     uvicorn.run(app if workers == 1 else "ikuflow.web:create_app", factory=workers > 1, workers=workers,

@@ -59,8 +59,13 @@ class State:
         self.svc = Service(url)
 
     def base_for(self, request) -> str:
-        """The address links point to: IKUFLOW_BASE_URL, else the one this request came to."""
-        return self.base or str(request.base_url).rstrip("/")
+        """The address links point to: IKUFLOW_BASE_URL (``ikuflow web`` sets it to its own
+        address when it is unset). Never the request's Host header: a request naming another
+        host would have a live sign-in link mailed that points there."""
+        if not self.base:
+            raise UsageError("IKUFLOW_BASE_URL is not set, so no link can be made; set it to the "
+                             "address people open (https://iku.example.id)")
+        return self.base
 
     def _signer(self):
         from itsdangerous import TimestampSigner

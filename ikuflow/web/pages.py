@@ -114,7 +114,7 @@ def _cross_site(request: Request) -> Response | None:
     else:  # (an older one may send an Origin; under Referrer-Policy no-referrer it is 'null')
         origin = request.headers.get("origin")
         ok = origin in (None, "null", str(request.base_url).rstrip("/"),
-                        request.app.state.ikuflow.base_for(request))
+                        request.app.state.ikuflow.base)
     if ok:
         return None
     t = TEXT[_lang(request)]
