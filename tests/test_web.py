@@ -814,3 +814,32 @@ def test_sign_in_links_point_to_the_configured_address_never_to_the_request_s_ho
             w.stop()
     finally:
         peer.stop()
+
+
+def test_two_web_processes_serve_one_database_as_one(web, directory, tmp_path, cli):
+    """Several ``web`` processes on one database (PostgreSQL across nodes; on SQLite, processes
+    sharing one file): a sign-in asked of one is spent through the other, its session works on
+    both, and two steps on the same version through the two are one step and one 412."""
+    other = Web(free_port(), tmp_path / "web2.log", web.peer, cli, base=web.base)
+    try:
+        key = new(cli, "pacitan", "sdmo", COORD)
+        web.deliver()
+        path = web.sign_in_link(COORD)  # asked of the first, spent through the second
+        r = other.post(path)
+        assert r.status_code == 303, r.text
+        cookie = session_of(r)
+        for server in (web, other):
+            page = server.get(f"/documents/{key}", cookie)
+            assert page.status_code == 200 and 'id="do-submit"' in page.text
+        csrf = csrf_of(web.get(f"/documents/{key}", cookie).text)
+        form = {"csrf": csrf, "version": "0"}
+        first = web.post(f"/documents/{key}/events/submit", cookie, data=form)
+        second = other.post(f"/documents/{key}/events/submit", cookie, data=form)
+        assert first.status_code == 303 and second.status_code == 412, (first.text, second.text)
+        steps = [(h["event"], h["channel"], h["actor"]) for h in history(cli, key)]
+        assert steps == [("create", "cli", COORD), ("submit", "web", COORD)]
+        # signing out through one ends the session on both
+        assert web.post("/signout", cookie, data={"csrf": csrf}).status_code == 200
+        assert other.get("/tasks", cookie).status_code == 303
+    finally:
+        other.stop()
