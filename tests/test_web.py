@@ -764,8 +764,9 @@ def test_every_answer_carries_the_security_headers_and_the_session_cookie_is_htt
     for a in answers:
         csp = a.headers["content-security-policy"]
         assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp and "script" not in csp, a.url
-        assert a.headers["x-frame-options"] == "DENY" and a.headers["referrer-policy"] == "no-referrer", a.url
-        assert a.headers["x-content-type-options"] == "nosniff", a.url
+        assert a.headers["x-content-type-options"] == "nosniff" and a.headers["cache-control"] == "no-store", a.url
+        if not a.url.path.startswith("/api/"):  # (JSON is never a page: CSP's frame-ancestors is enough)
+            assert a.headers["x-frame-options"] == "DENY" and a.headers["referrer-policy"] == "no-referrer", a.url
     assert "<script" not in answers[0].text and "http" not in answers[0].text.split("<body>", 1)[1]
     paths = web.get("/openapi.json").json()["paths"]
     assert {"/api/v1/me", "/api/v1/documents", "/api/v1/documents/{key}", "/api/v1/documents/{key}/history",
@@ -843,3 +844,31 @@ def test_two_web_processes_serve_one_database_as_one(web, directory, tmp_path, c
         assert other.get("/tasks", cookie).status_code == 303
     finally:
         other.stop()
+
+
+def test_my_tasks_come_due_first_fifty_to_a_page(web, cli):
+    """55 documents wait for the secretariat: page 1 shows the 50 due first (by due time, then
+    key), page 2 the other 5, a page past the end the last; the coordinator sees none of them."""
+    from datetime import date
+
+    from ikuflow.app.service import Service
+
+    svc = Service()
+    try:
+        keys = []
+        for year in range(2030, 2085):  # signing dates spread over the years: distinct due times
+            keys.append(svc.new("pacitan", "sdmo", year, date(year - 1, 12, 1 + year % 28), COORD)["key"])
+        svc.advance_many([(k, "submit", None) for k in keys], COORD)
+        due = {k: svc.status(k)["due_at"] for k in keys}
+    finally:
+        svc.close()
+    expected = sorted(keys, key=lambda k: (due[k], k))
+    cookie = web.sign_in(SECR)
+    shown = []
+    for page in (1, 2):
+        r = web.get(f"/tasks?page={page}", cookie)
+        assert r.status_code == 200 and 'id="total">(55 ' in r.text
+        shown.append(re.findall(r'<a href="/documents/([^"]+)">', r.text))
+    assert shown[0] == expected[:50] and shown[1] == expected[50:]
+    assert re.findall(r'<a href="/documents/([^"]+)">', web.get("/tasks?page=9", cookie).text) == expected[50:]
+    assert 'id="nothing"' in web.get("/tasks", web.sign_in(COORD)).text

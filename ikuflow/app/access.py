@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from ikuflow.app import notices
-from ikuflow.app.queries import listing
 from ikuflow.app.session import Session, who
 from ikuflow.app.tokens import digest
-from ikuflow.calendar import now_utc, to_local
+from ikuflow.calendar import fmt_local, now_utc, to_local
 from ikuflow.errors import NotFound, RateLimited, UsageError
 from ikuflow.notify.links import Action, read_token
 from ikuflow.store import directory as people_store
@@ -83,7 +82,7 @@ def sign_out(svc: Session, login_id: int, at: datetime | None = None) -> None:
 
 
 # --- who may see what ---------------------------------------------------------------------------
-@dataclass
+@dataclass(frozen=True)
 class Person:
     """A person as the web sees them: their role assignments and the offices they may see
     (``offices`` None: all of them, for admin)."""
@@ -108,12 +107,20 @@ class Person:
 def person(svc: Session, email: str) -> Person | None:
     """The person ``email`` with what they may see, or None if the directory does not know them."""
     d = svc.directory(fresh=True)
-    rows = d.actors.get(who(email))
+    email = who(email)
+    cached = d._cache.get(("person", email))  # (the directory is read anew when it changes)
+    if cached is None:
+        cached = d._cache[("person", email)] = _person(d, email)
+    return cached
+
+
+def _person(d, email: str) -> Person | None:
+    rows = d.actors.get(email)
     if not rows:
         return None
     roles = [(r.role, r.office, r.division) for r in rows if r.role is not None and r.office is not None]
     if any(r[0] == "admin" for r in roles):
-        return Person(who(email), rows[0].name, roles, None, [])
+        return Person(email, rows[0].name, roles, None, [])
     below = d._cache.get("below")
     if below is None:
         below = {}
@@ -128,7 +135,7 @@ def person(svc: Session, email: str) -> Person | None:
             seen.add(code)
             todo += below.get(code, [])
     top = sorted({o for _, o, _ in roles if d.offices[o][1] not in seen})
-    return Person(who(email), rows[0].name, roles, frozenset(seen), top)
+    return Person(email, rows[0].name, roles, frozenset(seen), top)
 
 
 def check_office(p: Person, office: str | None) -> None:
@@ -169,15 +176,46 @@ def may_fire(svc: Session, p: Person, status: dict, at: datetime | None = None) 
     return out
 
 
-def tasks(svc: Session, p: Person, at: datetime | None = None) -> list[dict]:
+def tasks(svc: Session, p: Person, page: int = 1, size: int = 50,
+          at: datetime | None = None) -> tuple[int, list[dict]]:
     """What waits for ``p`` (and for whom they act today): the documents in a state where one
-    of their roles must act, at their office (a coordinator's: in their division), due first."""
+    of their roles must act, at their office (a coordinator's: in their division), the earliest
+    due first. (how many in all, page ``page`` of ``size`` of them)."""
     now = at or now_utc()
     roles = list(p.roles)
     for delegator in people_store.delegators(svc.con, p.email, to_local(now, "Asia/Jakarta").date()):
         roles += [(r.role, r.office, r.division) for r in svc.directory().actors.get(delegator, [])
                   if r.role is not None and r.office is not None]
-    states: dict[str, set[str]] = {}  # role -> the states where it must act
+    states, titles = _waiting_states(svc, now)
+    places = sorted({(office, division if role == "coordinator" else None, tuple(sorted(states[role])))
+                     for role, office, division in roles if role in states})
+    total, rows = store.waiting(svc.con, places, size, (max(page, 1) - 1) * size)
+    offices = svc.directory().offices
+    shown: dict = {}  # (due, zone) -> as shown: documents share due times (a signing date, a zone)
+    out = []
+    for r in rows:
+        tz = offices[r.office][0]
+        due = shown.get((r.due_at, tz))
+        if due is None:
+            due = shown[(r.due_at, tz)] = fmt_local(r.due_at, tz)
+        out.append({"key": r.key, "office": r.office, "division": r.division, "year": r.year, "state": r.state,
+                    "state_title": titles.get(r.state, r.state), "due_local": due,
+                    "overdue": bool(r.due_at is not None and now > r.due_at)})
+    return total, out
+
+
+#: how long the web keeps which states wait for which role (a workflow version loaded by
+#: ``init`` meanwhile shows in my tasks after at most this long)
+STATES_FOR = timedelta(seconds=60)
+
+
+def _waiting_states(svc: Session, now: datetime) -> tuple[dict[str, set[str]], dict[str, str]]:
+    """role -> the states where it must act, and state -> its title, over the newest version of
+    every stored workflow (read again after STATES_FOR)."""
+    found = svc.cache.get("waiting_states")
+    if found is not None and now - found[0] < STATES_FOR:
+        return found[1], found[2]
+    states: dict[str, set[str]] = {}
     titles: dict[str, str] = {}
     for name in store.workflow_names(svc.con):
         wf = svc.engine(name, svc.latest_version(name)).workflow
@@ -186,16 +224,8 @@ def tasks(svc: Session, p: Person, at: datetime | None = None) -> list[dict]:
             if state not in wf.final:
                 for role in st.must_act:
                     states.setdefault(role, set()).add(state)
-    found: dict[str, dict] = {}
-    for role, office, division in sorted(set(roles), key=lambda r: (r[0], r[1], r[2] or "")):
-        if role == "admin":
-            continue
-        for state in sorted(states.get(role, ())):
-            for row in listing(svc, state=state, office=office,
-                               division=division if role == "coordinator" else None, at=now):
-                found.setdefault(row["key"], {**row, "state_title": titles[state]})
-    never = "9999"
-    return sorted(found.values(), key=lambda r: (r["due_at"] or never, r["key"]))
+    svc.cache["waiting_states"] = (now, states, titles)
+    return states, titles
 
 
 # --- action links -------------------------------------------------------------------------------

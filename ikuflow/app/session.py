@@ -93,6 +93,7 @@ class Session:
         # the directory, valid for one directory version
         self._dir_version: str | None = None
         self._dir: Directory | None = None
+        self.cache: dict[str, Any] = {}  # what an adapter keeps for the life of this session
 
     def close(self) -> None:
         """Close the connection."""

@@ -423,8 +423,6 @@ def fmt_ts(dt: datetime | None) -> str | None:
 
 def parse_ts(value):
     """A stored time (text on SQLite, datetime on PostgreSQL) as a naive UTC datetime."""
-    from datetime import datetime
-
     if value is None or isinstance(value, datetime):
         return value
     return datetime.fromisoformat(value)

@@ -302,6 +302,39 @@ def listing(con: Any, state: str | None, office: str | None, division: str | Non
             for r in con.execute(sql, args + ([int(limit)] if limit else []))]
 
 
+class Waiting(NamedTuple):
+    """One document waiting for someone (``my tasks``)."""
+
+    key: str
+    office: str
+    division: str
+    year: int
+    state: str
+    due_at: datetime | None
+
+
+def waiting(con: Any, places: list[tuple[str, str | None, tuple[str, ...]]], limit: int,
+            offset: int) -> tuple[int, list[Waiting]]:
+    """How many documents are in any of ``places`` ((office, division or None for all, states)),
+    and one page of them (``limit`` from ``offset``), the earliest due first (none last). Both
+    are ranges of ix_document_tasks."""
+    if not places:
+        return 0, []
+    where, args = [], []
+    for office, division, states in places:
+        where.append("(d.office_code = ? AND d.state IN (" + ", ".join("?" * len(states)) + ")"
+                     + (" AND d.division_code = ?)" if division is not None else ")"))
+        args += [office, *states] + ([division] if division is not None else [])
+    cond = " OR ".join(where)
+    total = con.execute("SELECT count(*) FROM document d WHERE " + cond, args).fetchone()[0]
+    if not total or offset >= total:
+        return total, []
+    rows = con.execute("SELECT d.key, d.office_code, d.division_code, d.year, d.state, d.due_at FROM document d"
+                       " WHERE " + cond + " ORDER BY d.due_at NULLS LAST, d.key LIMIT ? OFFSET ?",
+                       args + [int(limit), int(offset)]).fetchall()
+    return total, [Waiting(r[0], r[1], r[2], r[3], r[4], parse_ts(r[5])) for r in rows]
+
+
 def document_zone(con: Any, key: str) -> tuple[int, str] | None:
     """(id, office zone) of the document ``key``, or None."""
     return con.execute("SELECT d.id, o.tz FROM document d JOIN office o ON o.code = d.office_code"

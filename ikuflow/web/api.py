@@ -5,10 +5,11 @@ person whose token comes in ``Authorization: Bearer``. Errors are ``{"error": {"
 
 from __future__ import annotations
 
+import json
 from typing import Any, Optional
 
 from fastapi import APIRouter, Body, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from ikuflow.app import access
@@ -35,6 +36,13 @@ class EventBody(BaseModel):
 router = APIRouter(prefix="/api/v1")
 
 
+def _json(data: Any) -> Response:
+    """``data`` as the JSON answer: serialised once by json.dumps (FastAPI's own path would
+    validate and re-encode the use case's dict first, a third of a small request's time)."""
+    return Response(json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode(),
+                    media_type="application/json")
+
+
 def _person(request: Request) -> access.Person:
     state = request.app.state.ikuflow
     header = request.headers.get("authorization", "")
@@ -53,60 +61,60 @@ def _svc(request: Request):
 
 
 @router.get("/me", summary="The person of the token: roles and the offices they see")
-async def me(request: Request) -> dict:
+async def me(request: Request) -> Response:
     """The person of the token: their roles and the offices they see."""
-    return _person(request).as_json()
+    return _json(_person(request).as_json())
 
 
 @router.get("/documents", summary="Documents, as `ikuflow list --json`")
 async def documents(request: Request, state: Optional[str] = None, office: Optional[str] = None,
-                    division: Optional[str] = None, overdue: bool = False) -> list:
+                    division: Optional[str] = None, overdue: bool = False) -> Response:
     """Documents matching every filter given, among those the person sees."""
     p = _person(request)
     access.check_office(p, office)
     rows = _svc(request).list(state=state, office=office, division=division, overdue=overdue)
-    return rows if p.offices is None else [r for r in rows if r["office"] in p.offices]
+    return _json(rows if p.offices is None else [r for r in rows if r["office"] in p.offices])
 
 
 @router.get("/documents/{key}", summary="A document's status, as `ikuflow status --json`")
-async def document(request: Request, key: str) -> dict:
+async def document(request: Request, key: str) -> Response:
     """A document's status (404 for one the person may not see)."""
-    return access.document_status(_svc(request), _person(request), key)
+    return _json(access.document_status(_svc(request), _person(request), key))
 
 
 @router.get("/documents/{key}/history", summary="A document's history, as `ikuflow history --json`")
-async def history(request: Request, key: str) -> list:
+async def history(request: Request, key: str) -> Response:
     """A document's history, oldest first."""
     access.document_status(_svc(request), _person(request), key)
-    return _svc(request).history(key)
+    return _json(_svc(request).history(key))
 
 
 @router.post("/documents/{key}/events/{event}", summary="Fire an event as the token's person")
-async def fire(request: Request, key: str, event: str, body: Optional[EventBody] = Body(None)) -> dict:
+async def fire(request: Request, key: str, event: str, body: Optional[EventBody] = Body(None)) -> Response:
     """Fire ``event`` as the token's person (channel ``api``); ``version`` guards against a stale view (412)."""
     svc, p = _svc(request), _person(request)
     access.document_status(svc, p, key)
     body = body or EventBody()
     done = svc.advance(key, event, p.email, body.comment, expected_version=body.version, channel="api")
     now = svc.status(key)
-    return {**now, "event": done["event"], "from": done["from"], "acting_for": done["acting_for"],
-            "notified": done["notified"]}
+    return _json({**now, "event": done["event"], "from": done["from"], "acting_for": done["acting_for"],
+                  "notified": done["notified"]})
 
 
 @router.get("/overdue", summary="What is overdue, most overdue first, as `ikuflow overdue --json`")
-async def overdue(request: Request, office: Optional[str] = None) -> list:
+async def overdue(request: Request, office: Optional[str] = None) -> Response:
     """What is overdue in the person's offices (or ``office`` and below), most overdue first."""
     svc, p = _svc(request), _person(request)
     access.check_office(p, office)
     if office is not None or p.offices is None:
-        return svc.overdue(office)
+        return _json(svc.overdue(office))
     rows = [r for top in p.top for r in svc.overdue(top)]
-    return sorted(rows, key=lambda r: (-r["overdue_seconds"], r["key"]))
+    return _json(sorted(rows, key=lambda r: (-r["overdue_seconds"], r["key"])))
 
 
 @router.get("/report", summary="The progress report, as `ikuflow report --json`")
 async def report(request: Request, office: Optional[str] = None,
-                 year: Optional[int] = Query(None, ge=YEAR_MIN, le=YEAR_MAX)) -> dict:
+                 year: Optional[int] = Query(None, ge=YEAR_MIN, le=YEAR_MAX)) -> Response:
     """The progress report of ``office`` (default: the person's highest office)."""
     from ikuflow.app import report as rep
 
@@ -116,7 +124,7 @@ async def report(request: Request, office: Optional[str] = None,
         if not p.top:
             raise NotFound("office", "(none)", "you hold no role at any office")
         office = p.top[0]
-    return rep.as_json(rep.build(svc, office, year))
+    return _json(rep.as_json(rep.build(svc, office, year)))
 
 
 def install(app) -> None:
