@@ -326,12 +326,13 @@ def waiting(con: Any, places: list[tuple[str, str | None, tuple[str, ...]]], lim
                      + (" AND d.division_code = ?)" if division is not None else ")"))
         args += [office, *states] + ([division] if division is not None else [])
     cond = " OR ".join(where)
-    total = con.execute("SELECT count(*) FROM document d WHERE " + cond, args).fetchone()[0]
-    if not total or offset >= total:
-        return total, []
     rows = con.execute("SELECT d.key, d.office_code, d.division_code, d.year, d.state, d.due_at FROM document d"
                        " WHERE " + cond + " ORDER BY d.due_at NULLS LAST, d.key LIMIT ? OFFSET ?",
                        args + [int(limit), int(offset)]).fetchall()
+    if rows and len(rows) < limit:  # the last page: no need to count
+        total = offset + len(rows)
+    else:
+        total = con.execute("SELECT count(*) FROM document d WHERE " + cond, args).fetchone()[0]
     return total, [Waiting(r[0], r[1], r[2], r[3], r[4], parse_ts(r[5])) for r in rows]
 
 

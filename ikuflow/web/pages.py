@@ -243,12 +243,12 @@ def _task_rows(rows: list[dict], late: str):
     tail = f" <b>{escape(late)}</b>"
     out = []
     for r in rows:
-        key = r["key"]  # (made of codes and a year: as it is, unless it ever holds anything else)
+        key = shown = r["key"]  # (codes and a year: as it is, unless it ever holds anything else)
         if not _PLAIN.fullmatch(key):
-            key = str(escape(quote(key, safe="")))
+            key, shown = str(escape(quote(key, safe=""))), str(escape(key))
         late_row = r["overdue"]
         cls = ' class="late"' if late_row else ""
-        out.append(f'<tr{cls}><td><a href="/documents/{key}">{escape(r["key"])}</a></td>'
+        out.append(f'<tr{cls}><td><a href="/documents/{key}">{shown}</a></td>'
                    f'<td>{once(r["state_title"])}</td><td>{once(r["due_local"] or "—")}{tail if late_row else ""}'
                    '</td></tr>')
     return Markup("\n".join(out))
@@ -395,3 +395,9 @@ async def favicon() -> Response:
     """No icon, said without an error: browsers ask for /favicon.ico on every first visit, and
     a 404 there is an error in their console (and an error page rendered for nothing)."""
     return Response(status_code=204, headers={"cache-control": "public, max-age=86400"})
+
+
+# The pages people open most are tried first: a request is matched against the routes in order,
+# and each one tried before its own costs it a regular expression.
+_FIRST = ("/tasks", "/documents/{key}", "/a/{token}")
+router.routes.sort(key=lambda r: _FIRST.index(r.path) if getattr(r, "path", None) in _FIRST else len(_FIRST))
