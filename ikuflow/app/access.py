@@ -2,9 +2,10 @@
 links), what a person may see (their offices and those below them; admin all) and what waits
 for them. The steps themselves are :func:`ikuflow.app.documents.advance`, as on the CLI.
 
-A sign-in link is 256 random bits, kept as its SHA-256 only, mailed through the outbox, valid
-:data:`SIGN_IN_LIFETIME` and usable once; its row is the web session from then on. Requests are
-counted per address and per client (unknown addresses too, and answered the same).
+A sign-in link is 256 random bits, mailed through the outbox, valid :data:`SIGN_IN_LIFETIME`
+and usable once; ``web_login`` keeps it as its SHA-256 only (the e-mail's outbox row holds the
+link, as the e-mail does, until it expires), and its row is the web session from then on.
+Requests are counted per address and per client (unknown addresses too, and answered the same).
 """
 
 from __future__ import annotations
