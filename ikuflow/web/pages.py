@@ -400,4 +400,11 @@ async def favicon() -> Response:
 # The pages people open most are tried first: a request is matched against the routes in order,
 # and each one tried before its own costs it a regular expression.
 _FIRST = ("/tasks", "/documents/{key}", "/a/{token}")
-router.routes.sort(key=lambda r: _FIRST.index(r.path) if getattr(r, "path", None) in _FIRST else len(_FIRST))
+
+
+def _rank(route: Any) -> int:
+    path = getattr(route, "path", None)
+    return _FIRST.index(path) if path in _FIRST else len(_FIRST)
+
+
+router.routes.sort(key=_rank)
