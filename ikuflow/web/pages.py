@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ikuflow.app import access
@@ -19,7 +19,18 @@ from ikuflow.errors import IkuflowError, UsageError
 from ikuflow.web.common import LANG_COOKIE, SESSION_COOKIE, http_status
 from ikuflow.web.text import LANGS, TEXT
 
-router = APIRouter()
+#: (path, endpoint, methods) of every page: plain Starlette routes (the pages need none of
+#: FastAPI's parameter parsing or OpenAPI, and a plain route is matched and called for less)
+ROUTES: list[tuple[str, Any, list[str]]] = []
+
+
+def page(path: str, method: str = "GET"):
+    """Register the endpoint below as the page ``method path`` (path parameters in
+    ``request.path_params``)."""
+    def add(endpoint):
+        ROUTES.append((path, endpoint, [method]))
+        return endpoint
+    return add
 HERE = Path(__file__).parent
 #: rows of a list page
 PAGE_SIZE = 50
@@ -128,19 +139,19 @@ def _client(request: Request) -> str:
 
 
 # --- sign-in ------------------------------------------------------------------------------------
-@router.get("/", include_in_schema=False)
+@page("/")
 async def home(request: Request) -> Response:
     """The front page: my tasks when signed in, else the sign-in page."""
     return RedirectResponse("/tasks" if _me(request) else "/signin", 303)
 
 
-@router.get("/signin", include_in_schema=False)
+@page("/signin")
 async def signin_form(request: Request) -> Response:
     """The sign-in page: one field, the e-mail address."""
     return render(request, "signin.html")
 
 
-@router.post("/signin", include_in_schema=False)
+@page("/signin", "POST")
 async def signin_ask(request: Request) -> Response:
     """Mail a sign-in link (through the outbox); the same answer for any address."""
     refused = _cross_site(request)
@@ -154,16 +165,18 @@ async def signin_ask(request: Request) -> Response:
     return render(request, "message.html", title=TEXT[_lang(request)]["sign_in"], message=TEXT[_lang(request)]["sent"])
 
 
-@router.get("/signin/{token}", include_in_schema=False)
-async def signin_link(request: Request, token: str) -> Response:
+@page("/signin/{token}")
+async def signin_link(request: Request) -> Response:
     """The page a sign-in link opens: one button (a GET spends nothing)."""
+    token = request.path_params["token"]
     # a mail scanner following the link must not spend it: only the button's POST does
     return render(request, "signin_link.html", token=token)
 
 
-@router.post("/signin/{token}", include_in_schema=False)
-async def signin_use(request: Request, token: str) -> Response:
+@page("/signin/{token}", "POST")
+async def signin_use(request: Request) -> Response:
     """Spend the sign-in link: a session cookie, then my tasks; a used or old link says so."""
+    token = request.path_params["token"]
     refused = _cross_site(request)
     if refused is not None:
         return refused
@@ -178,7 +191,7 @@ async def signin_use(request: Request, token: str) -> Response:
     return response
 
 
-@router.post("/signout", include_in_schema=False)
+@page("/signout", "POST")
 async def signout(request: Request) -> Response:
     """End the session (its row too: the cookie is dead even if kept)."""
     refused = _cross_site(request)
@@ -212,7 +225,7 @@ def _page_of(request: Request, rows: list) -> tuple[list, int, int]:
     return rows[(page - 1) * PAGE_SIZE:page * PAGE_SIZE], page, pages
 
 
-@router.get("/tasks", include_in_schema=False)
+@page("/tasks")
 async def tasks(request: Request) -> Response:
     """What waits for me, due first, 50 to a page."""
     me = _signed_in(request)
@@ -258,9 +271,10 @@ def _task_rows(rows: list[dict], late: str):
 _PLAIN = re.compile(r"[A-Za-z0-9_.-]+")
 
 
-@router.get("/documents/{key}", include_in_schema=False)
-async def document(request: Request, key: str) -> Response:
+@page("/documents/{key}")
+async def document(request: Request) -> Response:
     """A document: status, due time in its office's zone, history, my actions."""
+    key = request.path_params["key"]
     me = _signed_in(request)
     return _document_page(request, me, key)
 
@@ -273,9 +287,11 @@ def _document_page(request: Request, me: access.Person, key: str, error: str | N
                   actions=access.may_fire(svc, me, doc), error=error, done=request.query_params.get("done"))
 
 
-@router.post("/documents/{key}/events/{event}", include_in_schema=False)
-async def fire(request: Request, key: str, event: str) -> Response:
+@page("/documents/{key}/events/{event}", "POST")
+async def fire(request: Request) -> Response:
     """Fire an event from the document page (channel ``web``), CSRF-checked."""
+    key = request.path_params["key"]
+    event = request.path_params["event"]
     refused = _cross_site(request)
     if refused is not None:
         return refused
@@ -296,7 +312,7 @@ async def fire(request: Request, key: str, event: str) -> Response:
     return RedirectResponse(f"/documents/{quote(key, safe='')}?done={quote(event, safe='')}", 303)
 
 
-@router.get("/overdue", include_in_schema=False)
+@page("/overdue")
 async def overdue(request: Request) -> Response:
     """The secretariat's overdue list, most overdue first, with filters."""
     me = _signed_in(request)
@@ -315,7 +331,7 @@ async def overdue(request: Request) -> Response:
                   office=office or "", division=division or "", state=state or "")
 
 
-@router.get("/report", include_in_schema=False)
+@page("/report")
 async def report(request: Request) -> Response:
     """The progress report of ``report --html`` for the person's highest office."""
     from ikuflow.app import report as rep
@@ -332,9 +348,10 @@ async def report(request: Request) -> Response:
 
 
 # --- action links -------------------------------------------------------------------------------
-@router.get("/a/{token}", include_in_schema=False)
-async def action_link(request: Request, token: str) -> Response:
+@page("/a/{token}")
+async def action_link(request: Request) -> Response:
     """An action link from an e-mail: the document and one button; changes nothing."""
+    token = request.path_params["token"]
     # GET never changes anything: mail scanners follow links
     return _link_page(request, token)
 
@@ -359,9 +376,10 @@ def _link_page(request: Request, token: str, error: str | None = None, status: i
                   token=token, link_csrf=state.csrf(f"link:{token}"), error=error, done=done)
 
 
-@router.post("/a/{token}", include_in_schema=False)
-async def action_fire(request: Request, token: str) -> Response:
+@page("/a/{token}", "POST")
+async def action_fire(request: Request) -> Response:
     """The action link's button: fire its event as its person (channel ``link``), once."""
+    token = request.path_params["token"]
     refused = _cross_site(request)
     if refused is not None:
         return refused
@@ -383,28 +401,20 @@ async def action_fire(request: Request, token: str) -> Response:
     return _link_page(request, token, done=True)
 
 
-@router.get("/static/app.css", include_in_schema=False)
-async def css() -> Response:
+@page("/static/app.css")
+async def css(request: Request) -> Response:
     """The pages' one stylesheet (no external assets)."""
     return Response((HERE / "static" / "app.css").read_bytes(), media_type="text/css",
                     headers={"cache-control": "public, max-age=3600"})
 
 
-@router.get("/favicon.ico", include_in_schema=False)
-async def favicon() -> Response:
+@page("/favicon.ico")
+async def favicon(request: Request) -> Response:
     """No icon, said without an error: browsers ask for /favicon.ico on every first visit, and
     a 404 there is an error in their console (and an error page rendered for nothing)."""
     return Response(status_code=204, headers={"cache-control": "public, max-age=86400"})
 
 
-# The pages people open most are tried first: a request is matched against the routes in order,
-# and each one tried before its own costs it a regular expression.
-_FIRST = ("/tasks", "/documents/{key}", "/a/{token}")
-
-
-def _rank(route: Any) -> int:
-    path = getattr(route, "path", None)
-    return _FIRST.index(path) if path in _FIRST else len(_FIRST)
-
-
-router.routes.sort(key=_rank)
+#: the pages opened most, which create_app has matched first (ROUTES holds them first)
+FIRST = ("/tasks", "/documents/{key}", "/a/{token}")
+ROUTES.sort(key=lambda r: FIRST.index(r[0]) if r[0] in FIRST else len(FIRST))

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 LANGS = ("id", "en")
 
-TEXT: dict[str, dict[str, str]] = {
+
+class Words(dict):
+    """The words of one language, read as ``t["key"]`` in Python and ``t.key`` in a template
+    (an attribute, not a failed attribute lookup and then an item: a page reads dozens)."""
+
+    def __getattr__(self, name: str) -> str:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+_TEXT: dict[str, dict[str, str]] = {
     "id": {
         "app": "ikuflow", "tasks": "Tugas saya", "overdue": "Terlambat", "report": "Laporan",
         "sign_in": "Masuk", "sign_out": "Keluar", "email": "Alamat e-mail",
@@ -63,3 +75,5 @@ TEXT: dict[str, dict[str, str]] = {
         "status": "Status", "final": "final",
     },
 }
+
+TEXT: dict[str, Words] = {lang: Words(words) for lang, words in _TEXT.items()}
