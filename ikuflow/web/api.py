@@ -76,15 +76,23 @@ async def documents(request: Request, state: Optional[str] = None, office: Optio
     return _json(rows if p.offices is None else [r for r in rows if r["office"] in p.offices])
 
 
-@router.get("/documents/{key}", summary="A document's status, as `ikuflow status --json`")
-async def document(request: Request, key: str) -> Response:
+#: the path parameter of the two most asked GETs, described here: they read it from the request
+#: themselves (FastAPI's parsing of one string costs a request about 10 us, 3% of its time)
+KEY = {"parameters": [{"name": "key", "in": "path", "required": True, "schema": {"type": "string"},
+                       "description": "The document key, e.g. pacitan-sdmo-2026."}]}
+
+
+@router.get("/documents/{key}", summary="A document's status, as `ikuflow status --json`", openapi_extra=KEY)
+async def document(request: Request) -> Response:
     """A document's status (404 for one the person may not see)."""
-    return _json(access.document_status(_svc(request), _person(request), key))
+    return _json(access.document_status(_svc(request), _person(request), request.path_params["key"]))
 
 
-@router.get("/documents/{key}/history", summary="A document's history, as `ikuflow history --json`")
-async def history(request: Request, key: str) -> Response:
+@router.get("/documents/{key}/history", summary="A document's history, as `ikuflow history --json`",
+            openapi_extra=KEY)
+async def history(request: Request) -> Response:
     """A document's history, oldest first."""
+    key = request.path_params["key"]
     access.document_status(_svc(request), _person(request), key)
     return _json(_svc(request).history(key))
 
