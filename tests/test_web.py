@@ -872,3 +872,38 @@ def test_my_tasks_come_due_first_fifty_to_a_page(web, cli):
     assert shown[0] == expected[:50] and shown[1] == expected[50:]
     assert re.findall(r'<a href="/documents/([^"]+)">', web.get("/tasks?page=9", cookie).text) == expected[50:]
     assert 'id="nothing"' in web.get("/tasks", web.sign_in(COORD)).text
+
+
+def test_reminders_escalations_and_digests_carry_the_links_of_who_may_act(web, cli):
+    """A scheduler pass mails each person one e-mail (a digest when several documents wait):
+    the coordinator's carries a submit link per document, which works; whoever is only copied
+    (the secretariat on a draft) gets no link; no e-mail tells anyone to run ikuflow advance."""
+    from ikuflow.notify.links import read_token
+
+    earlier = new(cli, "pacitan", "sdmo", COORD, SIGNING - timedelta(days=365))  # last year's
+    assert new(cli, "pacitan", "sdmo", COORD) == SDMO
+    new(cli, "pacitan", "hukum", COORD_HUKUM)
+    web.deliver()  # the create e-mails
+    # every draft is overdue; its next escalation is a day on: the pass then, and its e-mails
+    from ikuflow.calendar import now_utc
+
+    later = (now_utc() + timedelta(days=1, hours=1)).strftime("%Y-%m-%dT%H:%M+00:00")
+    ok(cli, "tick", "--at", later)
+    ok(cli, "outbox", "send", "--at", later)
+    mails = web.deliver()
+    by = {m.rcpt_tos[0]: m for m in mails}
+    assert {COORD, COORD_HUKUM, SECR} <= set(by), sorted(by)
+    for m in mails:
+        assert "ikuflow advance" not in m.text, m.text
+    # Sri's two drafts in one digest: a submit link each (each once per language)
+    found = {read_token(SECRET.encode(), t) for t in re.findall(re.escape(web.base) + r"/a/(\S+)", by[COORD].text)}
+    assert {(a.key, a.event, a.version) for a in found} == {(earlier, "submit", 0), (SDMO, "submit", 0)}
+    assert [read_token(SECRET.encode(), t).key for t in action_links(web, by[COORD_HUKUM]).values()] == [HUKUM]
+    assert action_links(web, by[SECR]) == {}  # copied, but nothing of a draft is theirs to do
+    # the link works, through the link channel, as Sri
+    [token] = [t for t in re.findall(re.escape(web.base) + r"/a/(\S+)", by[COORD].text)
+               if read_token(SECRET.encode(), t).key == earlier][:1]
+    page = web.get(f"/a/{token}")
+    r = web.post(f"/a/{token}", data={"csrf": csrf_of(page.text)})
+    assert r.status_code == 200 and 'id="done"' in r.text
+    assert history(cli, earlier)[-1]["channel"] == "link" and history(cli, earlier)[-1]["actor"] == COORD
