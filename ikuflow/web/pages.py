@@ -26,9 +26,14 @@ ROUTES: list[tuple[str, Any, list[str]]] = []
 
 def page(path: str, method: str = "GET"):
     """Register the endpoint below as the page ``method path`` (path parameters in
-    ``request.path_params``)."""
+    ``request.path_params``). A POST from another site is refused before it runs."""
     def add(endpoint):
-        ROUTES.append((path, endpoint, [method]))
+        if method == "POST":
+            async def checked(request: Request) -> Response:
+                return _cross_site(request) or await endpoint(request)
+            ROUTES.append((path, checked, [method]))
+        else:
+            ROUTES.append((path, endpoint, [method]))
         return endpoint
     return add
 HERE = Path(__file__).parent
@@ -154,9 +159,6 @@ async def signin_form(request: Request) -> Response:
 @page("/signin", "POST")
 async def signin_ask(request: Request) -> Response:
     """Mail a sign-in link (through the outbox); the same answer for any address."""
-    refused = _cross_site(request)
-    if refused is not None:
-        return refused
     state = request.app.state.ikuflow
     form = await request.form()
     email = form.get("email")
@@ -177,9 +179,6 @@ async def signin_link(request: Request) -> Response:
 async def signin_use(request: Request) -> Response:
     """Spend the sign-in link: a session cookie, then my tasks; a used or old link says so."""
     token = request.path_params["token"]
-    refused = _cross_site(request)
-    if refused is not None:
-        return refused
     state = request.app.state.ikuflow
     sid = access.sign_in(state.svc, token, _client(request))
     if sid is None:
@@ -194,9 +193,6 @@ async def signin_use(request: Request) -> Response:
 @page("/signout", "POST")
 async def signout(request: Request) -> Response:
     """End the session (its row too: the cookie is dead even if kept)."""
-    refused = _cross_site(request)
-    if refused is not None:
-        return refused
     state = request.app.state.ikuflow
     me = _me(request)
     if me is not None:
@@ -292,9 +288,6 @@ async def fire(request: Request) -> Response:
     """Fire an event from the document page (channel ``web``), CSRF-checked."""
     key = request.path_params["key"]
     event = request.path_params["event"]
-    refused = _cross_site(request)
-    if refused is not None:
-        return refused
     state = request.app.state.ikuflow
     me = _signed_in(request)
     form = await request.form()
@@ -380,9 +373,6 @@ def _link_page(request: Request, token: str, error: str | None = None, status: i
 async def action_fire(request: Request) -> Response:
     """The action link's button: fire its event as its person (channel ``link``), once."""
     token = request.path_params["token"]
-    refused = _cross_site(request)
-    if refused is not None:
-        return refused
     state = request.app.state.ikuflow
     form = await request.form()
     if not state.csrf_ok(f"link:{token}", form.get("csrf")):
