@@ -907,3 +907,31 @@ def test_reminders_escalations_and_digests_carry_the_links_of_who_may_act(web, c
     r = web.post(f"/a/{token}", data={"csrf": csrf_of(page.text)})
     assert r.status_code == 200 and 'id="done"' in r.text
     assert history(cli, earlier)[-1]["channel"] == "link" and history(cli, earlier)[-1]["actor"] == COORD
+
+
+def test_an_acting_official_acts_from_the_link_in_the_escalation_for_the_chair(web, cli):
+    """While the chair is away, the Plt receives the chair's escalations with the chair's
+    links; their click is recorded as them acting for the chair, through the link channel."""
+    from ikuflow.calendar import now_utc
+    from ikuflow.notify.links import read_token
+
+    assert new(cli, "pacitan", "sdmo", COORD) == SDMO
+    ok(cli, "advance", SDMO, "submit", "--as", COORD)
+    ok(cli, "advance", SDMO, "synchronize", "--as", SECR)  # now the chair must act
+    today = jakarta_today()
+    ok(cli, "delegate", CHAIR, "--to", NOBODY, "--from", today.isoformat(),
+       "--until", (today + timedelta(days=5)).isoformat())
+    web.deliver()
+    later = (now_utc() + timedelta(days=1, hours=1)).strftime("%Y-%m-%dT%H:%M+00:00")
+    ok(cli, "tick", "--at", later)
+    ok(cli, "outbox", "send", "--at", later)
+    mails = web.deliver()
+    acting = mail_to(mails, NOBODY)
+    links = action_links(web, acting)
+    assert sorted(links) == ["approve", "send_back"]
+    assert read_token(SECRET.encode(), links["approve"]).email == NOBODY
+    page = web.get(f"/a/{links['approve']}")
+    r = web.post(f"/a/{links['approve']}", data={"csrf": csrf_of(page.text)})
+    assert r.status_code == 200 and 'id="done"' in r.text, r.text
+    last = history(cli, SDMO)[-1]
+    assert (last["event"], last["actor"], last["acting_for"], last["channel"]) == ("approve", NOBODY, CHAIR, "link")
