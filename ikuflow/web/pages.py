@@ -36,6 +36,8 @@ def page(path: str, method: str = "GET"):
             ROUTES.append((path, endpoint, [method]))
         return endpoint
     return add
+
+
 HERE = Path(__file__).parent
 #: rows of a list page
 PAGE_SIZE = 50
