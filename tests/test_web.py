@@ -935,3 +935,25 @@ def test_an_acting_official_acts_from_the_link_in_the_escalation_for_the_chair(w
     assert r.status_code == 200 and 'id="done"' in r.text, r.text
     last = history(cli, SDMO)[-1]
     assert (last["event"], last["actor"], last["acting_for"], last["channel"]) == ("approve", NOBODY, CHAIR, "link")
+
+
+def test_sign_in_requests_sent_at_once_cannot_pass_the_limit_together(web, cli, tmp_path):
+    """Twelve requests for one address at the same moment, through two web processes: exactly
+    five get through (each request's count and insert are serialised per address and per
+    client: SQLite's one writer, PostgreSQL's transaction locks)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    other = Web(free_port(), tmp_path / "web2.log", web.peer, cli, base=web.base)
+    try:
+        def ask(n):
+            with httpx.Client(base_url=(web, other)[n % 2].url, timeout=30) as c:
+                return c.post("/signin", data={"email": COORD}).status_code
+
+        with ThreadPoolExecutor(12) as pool:
+            codes = list(pool.map(ask, range(12)))
+    finally:
+        other.stop()
+    assert sorted(codes) == [200] * 5 + [429] * 7, codes
+    assert sql("SELECT count(*) FROM web_login WHERE email = ?", COORD) == [(5,)]

@@ -6,11 +6,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ikuflow.store.db import fmt_ts
+from ikuflow.store.db import dialect, fmt_ts
 
 
 def recent(con: Any, email: str, client: str, since: datetime) -> tuple[int, int]:
-    """How many sign-ins were asked for since ``since``: (for this address, from this client)."""
+    """How many sign-ins were asked for since ``since``: (for this address, from this client).
+    Inside a write transaction, requests for the same address or from the same client then wait
+    for each other until it ends, so two at once cannot both pass a limit (SQLite: its one
+    writer does that; PostgreSQL: a transaction lock on each, by hash)."""
+    if dialect(con) == "postgresql":
+        con.execute("SELECT pg_advisory_xact_lock(hashtext(?)), pg_advisory_xact_lock(hashtext(?))",
+                    ("ikuflow.sign-in:" + email, "ikuflow.sign-in-client:" + client))
     at = fmt_ts(since)
     by_email = con.execute("SELECT count(*) FROM web_login WHERE email = ? AND requested_at >= ?",
                            (email, at)).fetchone()[0]
