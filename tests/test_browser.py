@@ -465,14 +465,15 @@ def test_a_season_in_the_browser(web, peer, browser, backend, tmp_path):
     page.fits_phone()  # with its forms: synchronize, and send back with its reason
     assert page.has("#do-send_back")
     before = page.table("#history")
-    assert [(r[2], r[5]) for r in before] == [("create", "cli"), ("submit", "link")], before
+    assert [(r[2], r[5]) for r in before] == [("Dibuat / Created", "cli"), ("Ajukan / Submit", "link")], before
     page.click("#do-synchronize", "#done")
     assert browser.current_url == f"{base}/documents/{key}?done=synchronize"
     assert not page.has("#error") and not page.has("#do-synchronize")
     state = page.driver.find_element("css selector", "#state")
     assert state.get_attribute("data-state") == "synchronized" and state.text, state.text
     after = page.table("#history")
-    assert [(r[1], r[2], r[3], r[5]) for r in after][-1] == (SECR, "synchronize", "synchronized", "web"), after
+    assert [(r[1], r[2], r[3], r[5]) for r in after][-1] == (SECR, "Sinkronkan / Synchronize",
+                                                             "Sinkronisasi / Synchronized", "web"), after
     assert [r[5] for r in after] == ["cli", "link", "web"], after
     done = browser.find_element("css selector", "#done").rect
     looks_right(page.screenshot(shots, f"{backend}-document.png"), page.viewport(),

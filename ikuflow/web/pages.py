@@ -281,8 +281,21 @@ def _document_page(request: Request, me: access.Person, key: str, error: str | N
                    status: int = 200) -> Response:
     svc = request.app.state.ikuflow.svc
     doc = access.document_status(svc, me, key)
-    return render(request, "document.html", status, me=me, doc=doc, history=svc.history(key),
+    return render(request, "document.html", status, me=me, doc=doc, history=_titled(svc, doc, svc.history(key)),
                   actions=access.may_fire(svc, me, doc), error=error, done=request.query_params.get("done"))
+
+
+def _titled(svc, doc: dict, history: list[dict]) -> list[dict]:
+    """The history with the titles its reader knows the steps and states by (the workflow's,
+    Bahasa Indonesia / English) as ``event_title`` and ``to_title``."""
+    wf = svc.engine(doc["workflow"], doc["workflow_version"]).workflow
+    out = []
+    for h in history:
+        ev, st = wf.events.get(h["event"]), wf.states.get(h["to"])
+        out.append({**h, "event_title": ev.title if ev and ev.title else
+                    ("Dibuat / Created" if h["event"] == "create" else h["event"]),
+                    "to_title": st.title if st and st.title else h["to"]})
+    return out
 
 
 @page("/documents/{key}/events/{event}", "POST")
@@ -359,7 +372,7 @@ def _link_page(request: Request, token: str, error: str | None = None, status: i
     if link is None:
         return render(request, "message.html", 404, title=t["error"], message=t["link_gone"])
     doc = link.status
-    history = state.svc.history(doc["key"]) if doc else []
+    history = _titled(state.svc, doc, state.svc.history(doc["key"])) if doc else []
     event = None
     if doc is not None:
         ev = state.svc.engine(doc["workflow"], doc["workflow_version"]).workflow.events.get(link.action.event)
