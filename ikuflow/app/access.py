@@ -15,7 +15,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from ikuflow.app import notices
+from ikuflow.app import notices, queries
 from ikuflow.app.session import Session, who
 from ikuflow.app.tokens import digest
 from ikuflow.calendar import fmt_local, now_utc, to_local
@@ -145,11 +145,29 @@ def check_office(p: Person, office: str | None) -> None:
         raise NotFound("office", office, "you see your own offices and those below them")
 
 
+def overdue(svc: Session, p: Person, office: str | None = None) -> list[dict]:
+    """What is overdue in ``office`` and below (one ``p`` may see), or else in all ``p`` sees,
+    most overdue first (ties by key)."""
+    check_office(p, office)
+    if office is not None or p.offices is None:
+        return queries.overdue(svc, office)
+    return sorted((r for top in p.top for r in queries.overdue(svc, top)),
+                  key=lambda r: (-r["overdue_seconds"], r["key"]))
+
+
+def report_office(p: Person, office: str | None) -> str | None:
+    """The office whose report ``p`` asks for: ``office`` if they may see it, else their
+    highest office (None: all of them, for admin; and None for a person of no office, who
+    has no report)."""
+    check_office(p, office)
+    if office is None and p.offices is not None:
+        return p.top[0] if p.top else None
+    return office
+
+
 def document_status(svc: Session, p: Person, key: str, at: datetime | None = None) -> dict:
     """``status`` of a document ``p`` may see; NotFound otherwise (as for one that does not exist)."""
-    from ikuflow.app.queries import status
-
-    found = status(svc, key, at)
+    found = queries.status(svc, key, at)
     if not p.sees(found["office"]):
         raise NotFound("document", key, "see 'ikuflow list'")
     return found
@@ -232,29 +250,22 @@ def _waiting_states(svc: Session, now: datetime) -> tuple[dict[str, set[str]], d
 # --- action links -------------------------------------------------------------------------------
 @dataclass
 class Link:
-    """What an action link shows: its action, the document now, and whether it still works
-    (``why`` says why not)."""
+    """What an action link shows: its action, the document now (None when it is gone), and
+    whether the link still works."""
 
     action: Action
     status: dict | None
     live: bool
-    why: str
 
 
 def open_link(svc: Session, secret: bytes, token: str, at: datetime | None = None) -> Link | None:
     """Read an action link without changing anything: None for a token that is not one of ours
     (forged, damaged, or past its 30 days)."""
-    from ikuflow.app.queries import status
-
     action = read_token(secret, token)
     if action is None:
         return None
     try:
-        found = status(svc, action.key, at)
+        found = queries.status(svc, action.key, at)
     except NotFound:
-        return Link(action, None, False, "gone")
-    if found["version"] != action.version:
-        return Link(action, found, False, "moved")
-    if action.event not in found["allowed_events"]:
-        return Link(action, found, False, "moved")
-    return Link(action, found, True, "")
+        return Link(action, None, False)
+    return Link(action, found, found["version"] == action.version and action.event in found["allowed_events"])

@@ -112,12 +112,7 @@ async def fire(request: Request, key: str, event: str, body: Optional[EventBody]
 @router.get("/overdue", summary="What is overdue, most overdue first, as `ikuflow overdue --json`")
 async def overdue(request: Request, office: Optional[str] = None) -> Response:
     """What is overdue in the person's offices (or ``office`` and below), most overdue first."""
-    svc, p = _svc(request), _person(request)
-    access.check_office(p, office)
-    if office is not None or p.offices is None:
-        return _json(svc.overdue(office))
-    rows = [r for top in p.top for r in svc.overdue(top)]
-    return _json(sorted(rows, key=lambda r: (-r["overdue_seconds"], r["key"])))
+    return _json(access.overdue(_svc(request), _person(request), office))
 
 
 @router.get("/report", summary="The progress report, as `ikuflow report --json`")
@@ -126,13 +121,11 @@ async def report(request: Request, office: Optional[str] = None,
     """The progress report of ``office`` (default: the person's highest office)."""
     from ikuflow.app import report as rep
 
-    svc, p = _svc(request), _person(request)
-    access.check_office(p, office)
-    if office is None and p.offices is not None:
-        if not p.top:
-            raise NotFound("office", "(none)", "you hold no role at any office")
-        office = p.top[0]
-    return _json(rep.as_json(rep.build(svc, office, year)))
+    p = _person(request)
+    scope = access.report_office(p, office)
+    if scope is None and p.offices is not None:
+        raise NotFound("office", "(none)", "you hold no role at any office")
+    return _json(rep.as_json(rep.build(_svc(request), scope, year)))
 
 
 def install(app) -> None:

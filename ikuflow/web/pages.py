@@ -327,11 +327,7 @@ async def overdue(request: Request) -> Response:
     svc = request.app.state.ikuflow.svc
     q = request.query_params
     office = q.get("office") or None
-    access.check_office(me, office)
-    if office is not None or me.offices is None:
-        rows = svc.overdue(office)
-    else:
-        rows = sorted((r for top in me.top for r in svc.overdue(top)), key=lambda r: -r["overdue_seconds"])
+    rows = access.overdue(svc, me, office)
     division, state = q.get("division") or None, q.get("state") or None
     rows = [r for r in rows if (division is None or r["division"] == division) and (state is None or r["state"] == state)]
     shown, page, pages = _page_of(request, rows)
@@ -345,13 +341,10 @@ async def report(request: Request) -> Response:
     from ikuflow.app import report as rep
 
     me = _signed_in(request)
-    office = request.query_params.get("office") or None
-    access.check_office(me, office)
+    office = access.report_office(me, request.query_params.get("office") or None)
     if office is None and me.offices is not None:
-        office = me.top[0] if me.top else None
-        if office is None:
-            return render(request, "message.html", me=me, title=TEXT[_lang(request)]["report"],
-                          message=TEXT[_lang(request)]["nothing"])
+        return render(request, "message.html", me=me, title=TEXT[_lang(request)]["report"],
+                      message=TEXT[_lang(request)]["nothing"])
     return HTMLResponse(rep.render_html(rep.build(request.app.state.ikuflow.svc, office)))
 
 
