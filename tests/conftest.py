@@ -36,6 +36,18 @@ ADMIN = "admin@ri.example.id"
 BACKENDS = ("sqlite", "postgresql")
 
 
+def on_ci() -> bool:
+    """Whether this run is CI's (CI=true), where a missing service is a failure, not a skip."""
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def cannot(reason: str) -> None:
+    """A test that cannot set up its real peer here: a failure on CI, a skip elsewhere."""
+    if on_ci():
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason)
+
+
 def pytest_addoption(parser):
     parser.addoption("--backends", default=os.environ.get("IKUFLOW_TEST_BACKENDS", ",".join(BACKENDS)),
                      help="comma-separated database backends to run the tests on "
@@ -77,9 +89,7 @@ def pg_cluster():
     try:
         cluster = Cluster().start()
     except Unavailable as exc:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"PostgreSQL is required on CI: {exc}", pytrace=False)
-        pytest.skip(f"PostgreSQL not available here: {exc}")
+        cannot(f"PostgreSQL is required on CI, and not available here: {exc}")
     yield cluster
     cluster.stop()
 

@@ -31,22 +31,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ADMIN, COORD, SECR, SIGNING, WORKFLOWS, db, run_ikuflow, seed_directory, utc
+from conftest import ADMIN, COORD, SECR, SIGNING, WORKFLOWS, cannot, db, run_ikuflow, seed_directory, utc
 
 KEY = "pacitan-sdmo-2026"
 AT_NEW = "2026-01-12T09:00+07:00"
 AT_SUBMIT = "2026-01-19T10:00+07:00"
-CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 EXE = str(Path(sys.executable).with_name("ikuflow"))
 #: a subprocess that would read /dev/zero into memory fails at this size, not at the machine's
 MEMORY_LIMIT = 1 << 30
-
-
-def cannot(reason: str) -> None:
-    """A test that cannot set up its real peer here: a failure on CI, a skip elsewhere."""
-    if CI:
-        pytest.fail(reason, pytrace=False)
-    pytest.skip(reason)
 
 
 def one_line(stderr: str, code: int, got: int, stdout: str = "") -> str:
