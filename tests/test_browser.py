@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from conftest import CHAIR, COORD, SECR, db, run_ikuflow
+from conftest import CHAIR, COORD, SECR, cannot, db, run_ikuflow
 from smtp_peer import Peer, free_port
 
 CHROMIUM = "/usr/bin/chromium"
@@ -48,10 +48,6 @@ FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-u
 WAIT = 15  # seconds a page may take to appear (they take milliseconds)
 HEADER_RGB = (0x7A, 0x1F, 0x1F)  # app.css: header { background: #7a1f1f }
 OK_RGB = (0xE6, 0xF4, 0xEA)      # app.css: .ok { background: #e6f4ea }
-
-
-def on_ci() -> bool:
-    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 # --- the browser --------------------------------------------------------------------------------
@@ -96,9 +92,7 @@ def chromium() -> None:
         if why is not None:
             why = f"{CHROMIUM} and {CHROMEDRIVER} are needed and could not be installed: {why}"
     if why is not None:
-        if on_ci():
-            pytest.fail(f"the browser test is required on CI: {why}", pytrace=False)
-        pytest.skip(why)
+        cannot(f"the browser test is required on CI: {why}")
 
 
 @pytest.fixture
@@ -332,22 +326,6 @@ class Page:
             assert scroll <= inner + 1, f"{self.driver.current_url}: the body is {scroll} px wide on a {inner} px phone"
         finally:
             self.as_phone(False)
-
-    def viewport(self) -> tuple[int, int]:
-        """The viewport's size in CSS pixels (a screenshot's size at a device pixel ratio of 1)."""
-        return tuple(self.driver.execute_script("return [window.innerWidth, window.innerHeight];"))
-
-    def fits_phone(self) -> None:
-        """The page as it is, on a phone's screen (390 x 844), is no wider than the screen:
-        nothing but the tables' own scrolling boxes scrolls sideways. The window comes back."""
-        size = self.driver.get_window_size()
-        self.driver.set_window_size(390, 844)
-        try:
-            scroll, inner = self.driver.execute_script("return [document.body.scrollWidth, window.innerWidth];")
-            assert inner <= 400, f"the window did not shrink to a phone's width: {inner}"
-            assert scroll <= inner + 1, f"{self.driver.current_url}: the body is {scroll} px wide on a {inner} px phone"
-        finally:
-            self.driver.set_window_size(size["width"], size["height"])
 
 
 def png_rows(path: Path, upto: int) -> tuple[int, int, int, list[bytes]]:
