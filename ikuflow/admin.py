@@ -83,10 +83,10 @@ def init(url: str | None = None, directory: Path | None = None) -> dict:
     else:
         where = sqlite_path(url)
         connect(url, create=True).close()
-    before, after = migrations.upgrade(url)
     from ikuflow.store import keys
 
-    key_where, key_made = keys.ensure(url)
+    key_where, key_made = keys.ensure(url)  # before the schema: migration 0009 chains the history with it
+    before, after = migrations.upgrade(url)
     add_missing_divisions(STANDARD_DIVISIONS, url)  # through the directory's one writer
     added_versions, offices = catalog.save(url, loaded, (calendar.off, calendar.on) if calendar else None,
                                            SCHEMA_VERSION)

@@ -27,12 +27,12 @@ from ikuflow.errors import GuardFailed, NotAllowed, NotFound, RoleMissing
 class Doc:
     """What firing an event needs to know about a document (rehydrated per request)."""
 
-    __slots__ = ("key", "state", "signing_date", "tz", "comment", "now", "refusal")
+    __slots__ = ("key", "state", "signing_date", "tz", "comment", "now", "content", "refusal")
 
     def __init__(self, key: str, state: str, signing_date: date, tz: str,
-                 comment: str | None = None, now: datetime | None = None) -> None:
+                 comment: str | None = None, now: datetime | None = None, content: str | None = None) -> None:
         self.key, self.state, self.signing_date, self.tz = key, state, signing_date, tz
-        self.comment, self.now = comment, now
+        self.comment, self.now, self.content = comment, now, content  # content: its SHA-256, if any
         self.refusal: tuple[str, str] | None = None
 
 
@@ -73,9 +73,17 @@ def _not_before_signing_date(doc: Doc) -> str | None:
             f"(from {fmt_local(start_utc, doc.tz)})")
 
 
+def _content_required(doc: Doc) -> str | None:
+    if doc.content:
+        return None
+    return ("it has no content yet: attach the document's file first (ikuflow attach "
+            f"{doc.key} FILE, or the upload on its web page)")
+
+
 GUARD_FUNCTIONS: dict[str, Callable[[Doc], str | None]] = {
     "comment_required": _comment_required,
     "not_before_signing_date": _not_before_signing_date,
+    "content_required": _content_required,
 }
 
 

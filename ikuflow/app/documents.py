@@ -16,6 +16,7 @@ from ikuflow.app import notices
 from ikuflow.app.session import Session, who
 from ikuflow.calendar import iso_local, now_utc
 from ikuflow.engine import Doc, Outcome
+from ikuflow.evidence import GENESIS, canonical, link
 from ikuflow.errors import BulkRefused, Busy, Conflict, Duplicate, IkuflowError, NotFound, RoleMissing, \
     StoreError, UsageError
 from ikuflow.store import directory as people_store
@@ -78,6 +79,11 @@ def check_comment(comment: str | None) -> None:
                          f"{MAX_COMMENT:,}: shorten it")
 
 
+def chained(secret: bytes, key: str, previous: str | None, step: store.Step) -> store.Step:
+    """``step`` (of document ``key``) with its chain hash, after the chain head ``previous``."""
+    return step._replace(chain=link(secret, previous or GENESIS, canonical(key, *step[1:11])))
+
+
 # --- creating documents -----------------------------------------------------------------------
 def _plan(eng, version: int, office: str, office_name: str, tz: str, division: str, year: int,
           signing_date: date, title: str | None, actor: str, now: datetime) -> tuple[store.NewDocument, Outcome]:
@@ -129,13 +135,15 @@ def new(svc: Session, office: str, division: str, year: int, signing_date: date,
         raise RoleMissing(f"{actor} may not create documents for {office}/{division}: it needs "
                           "the coordinator role of that division, or the office's secretariat")
     doc, out = _plan(eng, version, office, place.name, place.tz, division, year, signing_date, title, actor, now)
+    first = chained(svc.chain_key(), doc.key, None,
+                    store.Step(0, 0, now, actor, None, "create", None, doc.state, None, channel))
+    doc = doc._replace(chain=first.chain)
     try:
         with write(svc.con) as c:
             queue = store.queue_ids(c, [(office, division)], svc.workflow_id(workflow, version), doc.state,
                                     eng.workflow.states)
             doc_id = store.insert_document(c, doc, queue[office, division])
-            store.insert_history(c, [store.Step(doc_id, 0, now, actor, None, "create", None, doc.state, None,
-                                                channel)])
+            store.insert_history(c, [first._replace(document_id=doc_id)])
             store.insert_intents(c, _created(svc, eng, doc, doc_id, out, place.name, div.name, place.tz,
                                              svc.people))
     except Duplicate:
@@ -172,6 +180,7 @@ def new_many(svc: Session, year: int, signing_date: date, actor: str, offices: l
     divs = divisions or sorted(d.divisions)
     svc.roles(actor, "", "")  # no actor, or an unknown one, fails before anything else
     existing = store.existing_keys(svc.con, year, workflow)
+    secret = svc.chain_key()
     planned: list[tuple[store.NewDocument, Outcome]] = []
     refused = []
     for office in targets:
@@ -185,7 +194,9 @@ def new_many(svc: Session, year: int, signing_date: date, actor: str, offices: l
                 refused.append({"key": doc.key, "reason": f"{actor} has no coordinator, "
                                 "secretariat or admin role for it"})
             else:
-                planned.append((doc, out))
+                first = chained(secret, doc.key, None, store.Step(0, 0, now, actor, None, "create", None,
+                                                                  doc.state, None))
+                planned.append((doc._replace(chain=first.chain), out))
     if all_or_nothing and refused:
         raise Conflict(f"{len(refused)} of {len(planned) + len(refused)} documents would be refused "
                        f"(first: {refused[0]['key']}: {refused[0]['reason']}); nothing was created")
@@ -198,8 +209,8 @@ def new_many(svc: Session, year: int, signing_date: date, actor: str, offices: l
             if progress:
                 progress(min(i + 500, len(docs)), len(docs))
         ids = store.ids_of(c, year, workflow)
-        store.insert_history(c, [store.Step(ids[r.key], 0, now, actor, None, "create", None, r.state, None)
-                                 for r in docs])
+        store.insert_history(c, [store.Step(ids[r.key], 0, now, actor, None, "create", None, r.state, None,
+                                            chain=r.chain) for r in docs])
         intents = []
         for doc, out in planned:
             tz, _, office_name, _ = d.offices[doc.office]
@@ -229,10 +240,10 @@ def advance(svc: Session, key: str, event: str, actor: str, comment: str | None 
     cur, out, queue, intents = _decide(svc, key, event, actor, comment, now, expected_version)
     try:
         if store.runs_alone(svc.con):
-            saved = _save(svc.con, cur, out, queue, intents, now, channel)
+            saved = _save(svc, svc.con, cur, out, queue, intents, now, channel)
         else:
             with write(svc.con) as c:
-                saved = _save(c, cur, out, queue, intents, now, channel)
+                saved = _save(svc, c, cur, out, queue, intents, now, channel)
     except Busy:
         raise Conflict(f"the database stayed busy for {BUSY_TIMEOUT_MS // 1000} s; retry "
                        f"'ikuflow advance {key} {event}'") from None
@@ -257,7 +268,7 @@ def _decide(svc: Session, key: str, event: str, actor: str, comment: str | None,
     eng = svc.engine(cur.workflow_name, cur.workflow_version)
     comment = comment.strip() if comment and comment.strip() else None
     tz, office_name = svc.place(cur.office)
-    doc = Doc(key, cur.state, date.fromisoformat(cur.signing_date), tz, comment, now)
+    doc = Doc(key, cur.state, date.fromisoformat(cur.signing_date), tz, comment, now, cur.content_sha256)
     out = eng.fire(doc, event, svc.roles(actor, cur.office, cur.division), actor,
                    svc.delegators(actor, cur.office, cur.division, now, tz))
     queue = svc.queue_id(cur.office, cur.division, svc.workflow_id(cur.workflow_name, cur.workflow_version),
@@ -272,10 +283,11 @@ def _decide(svc: Session, key: str, event: str, actor: str, comment: str | None,
     return cur, out, queue, intents
 
 
-def _save(con: Any, cur: store.Current, out: Outcome, queue: int, intents: list[store.Intent],
+def _save(svc: Session, con: Any, cur: store.Current, out: Outcome, queue: int, intents: list[store.Intent],
           now: datetime, channel: str = "cli") -> bool:
-    step = store.Step(cur.id, cur.version + 1, now, out.actor, out.acting_for, out.event, out.source,
-                      out.dest, out.comment, channel)
+    step = chained(svc.chain_key(), cur.key, cur.chain, store.Step(
+        cur.id, cur.version + 1, now, out.actor, out.acting_for, out.event, out.source, out.dest, out.comment,
+        channel, cur.content_sha256))
     return store.save_step(con, cur.id, cur.version, step, queue, out.due_at, out.next_action_at, intents)
 
 
@@ -310,7 +322,7 @@ def advance_many(svc: Session, items: list[tuple], actor: str, at: datetime | No
             try:
                 with savepoint(c):
                     cur, out, queue, intents = _decide(svc, key, event, actor, comment, now, None)
-                    if not _save(c, cur, out, queue, intents, now, channel):
+                    if not _save(svc, c, cur, out, queue, intents, now, channel):
                         raise Conflict(f"document {key} changed while you were acting on it")
                     done.append(_result(cur, out, intents, svc.place(cur.office)[0]))
             except STORE_FAILURES:
@@ -371,12 +383,14 @@ def migrate(svc: Session, name: str, dry_run: bool = True, actor: str = "operato
             for m in moves:
                 b, due = m["_row"]
                 queue = store.queue_ids(c, [(b.office, b.division)], latest_id, b.state)[b.office, b.division]
+                step = chained(svc.chain_key(), b.key, b.chain, store.Step(
+                    b.id, b.version + 1, now, actor, None, "migrate", b.state, b.state,
+                    f"workflow {name} v{b.workflow_version} -> v{latest}", "cli", b.content_sha256))
                 if not store.move_version(c, b.id, b.version, latest, queue, due,
-                                          new_eng.next_action_at(b.state, due, now), now):
+                                          new_eng.next_action_at(b.state, due, now), now, step.chain):
                     raise Conflict(f"document {b.key} changed during the migration; nothing "
                                    "was migrated, run it again")
-                store.insert_history(c, [store.Step(b.id, b.version + 1, now, actor, None, "migrate", b.state,
-                                                    b.state, f"workflow {name} v{b.workflow_version} -> v{latest}")])
+                store.insert_history(c, [step])
     for m in moves:
         del m["_row"]
     return {"workflow": name, "to_version": latest, "dry_run": dry_run, "moved" if not dry_run

@@ -83,6 +83,8 @@ class Session:
 
     def __init__(self, url: str | None = None, con: Any = None) -> None:  # con: from store.db.connect
         self.con = con or connect(url)
+        self.url = url
+        self._chain_key: bytes | None = None  # see chain_key()
         self._engines: dict[tuple[str, int], Any] = {}
         self._workflow_ids: dict[tuple[str, int], int] = {}
         self._queues: dict[int, tuple] = {}  # queue_of
@@ -98,6 +100,17 @@ class Session:
     def close(self) -> None:
         """Close the connection."""
         self.con.close()
+
+    def chain_key(self) -> bytes:
+        """The key the history chain is computed with: derived from the secret key (store/keys),
+        so a chain hash is never also a valid link or session signature. UsageError (exit 2)
+        when there is no secret key."""
+        if self._chain_key is None:
+            from ikuflow.evidence import chain_key
+            from ikuflow.store.keys import secret_key
+
+            self._chain_key = chain_key(secret_key(self.url))
+        return self._chain_key
 
     def mail_domain(self) -> str:
         """The sender's domain for Message-IDs, checked once (UsageError, exit 2, for an address

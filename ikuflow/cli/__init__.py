@@ -14,7 +14,7 @@ import sys
 import typer
 from typer.core import TyperGroup
 
-from ikuflow.cli import directory, documents, outbox, tokens, web, workflow
+from ikuflow.cli import directory, documents, evidence, outbox, tokens, web, workflow
 from ikuflow.errors import IkuflowError
 
 HELP = """ikuflow moves IKU documents through their approval workflow
@@ -27,6 +27,8 @@ Start with 'ikuflow init', add offices and people, then 'ikuflow new' and
 Exit codes: 0 ok, 1 other error (an invalid workflow file included), 2 usage error,
 3 unknown document/office/division/person/event, 4 event not allowed now or a guard
 failed, 5 the actor lacks the role, 6 conflict (the document changed; retry).
+'verify FILE' exits 3 for bytes no document has; 'audit verify' exits 1 for an altered
+history.
 
 Environment: IKUFLOW_DATABASE_URL (default sqlite:///ikuflow.db), IKUFLOW_USER (the
 actor for new/advance), IKUFLOW_WORKFLOWS (the workflow folder), IKUFLOW_TZ (zone
@@ -106,6 +108,7 @@ app.add_typer(outbox.app, name="outbox")
 app.add_typer(tokens.app, name="token")
 directory.register(app)
 documents.register(app)
+evidence.register(app)
 app.command("web")(web.web)
 
 

@@ -24,11 +24,12 @@ from ikuflow.errors import DefinitionError, Problem
 
 #: Guards a workflow file may name. The engine maps each name to ikuflow's own function; a
 #: file can never name code to run.
-GUARDS = ("comment_required", "not_before_signing_date")
-
 # The keys a workflow file may use: one source, shared with docs/workflow-reference.md.
+from ikuflow.definition.schema import GUARDS as GUARD_DOCS  # noqa: E402
 from ikuflow.definition.schema import (DUE_KEYS, ESCALATION_KEYS, EVENT_KEYS,  # noqa: E402
                                        STATE_KEYS, TOP_KEYS)
+
+GUARDS = tuple(name for name, _ in GUARD_DOCS)
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 DURATION_RE = re.compile(r"^(\d+)\s*([dhm])$")
 #: A workflow file is a few levels deep and a few hundred values long. These bound what a

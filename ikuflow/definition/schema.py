@@ -64,6 +64,8 @@ GUARDS = (
     ("comment_required", "the event needs a non-empty comment (`--comment`); `send_back` uses it"),
     ("not_before_signing_date", "the event may fire only from 00:00 of the signing date, office "
      "time; `sign` uses it"),
+    ("content_required", "the document must have content (`ikuflow attach KEY FILE`); the default "
+     "workflow does not use it, an office may put it on `submit`"),
 )
 
 TOP = Section("top", "(top)", "Top level", "A workflow file is one YAML mapping.", (

@@ -41,12 +41,15 @@ class Current(NamedTuple):
     due_at: datetime | None
     updated_at: datetime | None
     directory_version: str | None
+    content_sha256: str | None  # its current content (None: none attached)
+    chain: str | None  # the chain hash of its last history row
 
 
 #: one index lookup (the names and zone of its office come from the session's directory)
 _CURRENT_SQL = ("SELECT id, key, title, office_code, division_code, year, signing_date, workflow_name,"
                 " workflow_version, state, version, due_at, updated_at,"
-                " (SELECT value FROM meta WHERE key = 'directory_version') FROM document WHERE key = ?")
+                " (SELECT value FROM meta WHERE key = 'directory_version'), content_sha256, chain"
+                " FROM document WHERE key = ?")
 
 
 def current(con: Any, key: str) -> Current | None:
@@ -54,7 +57,7 @@ def current(con: Any, key: str) -> Current | None:
     row = con.execute(_CURRENT_SQL, (key,)).fetchone()
     if row is None:
         return None
-    return Current._make((*row[:11], parse_ts(row[11]), parse_ts(row[12]), row[13]))
+    return Current._make((*row[:11], parse_ts(row[11]), parse_ts(row[12]), *row[13:]))
 
 
 class NewDocument(NamedTuple):
@@ -72,6 +75,7 @@ class NewDocument(NamedTuple):
     due_at: datetime | None
     next_action_at: datetime | None
     at: datetime
+    chain: str | None = None  # the chain hash of its first history row
 
 
 class Intent(NamedTuple):
@@ -91,9 +95,9 @@ class Intent(NamedTuple):
 
 _INSERT_DOC_SQL = ("INSERT INTO document (key, office_code, division_code, year, title, signing_date,"
                    " workflow_name, workflow_version, state, version, due_at, next_action_at,"
-                   " created_at, updated_at, queue_id, tick_slot) VALUES (?,?,?,?,?,?,?,?,?,0,?,?,?,?,?,?)")
+                   " created_at, updated_at, queue_id, tick_slot, chain) VALUES (?,?,?,?,?,?,?,?,?,0,?,?,?,?,?,?,?)")
 _HISTORY_SQL = ("INSERT INTO history (document_id, version, at, actor, acting_for, event, from_state,"
-                " to_state, comment, channel) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                " to_state, comment, channel, content_sha256, chain) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 _INTENT_SQL = ("INSERT INTO outbox (document_id, kind, cause, recipient, template, payload, message_id,"
                " status, attempts, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)")
 #: the scheduler's rows: a cause already in the outbox is left as it is (ux_outbox_cause)
@@ -104,7 +108,7 @@ def _doc_values(d: NewDocument, queue_id: int) -> tuple:
     ts = fmt_ts(d.at)
     return (d.key, d.office, d.division, d.year, d.title, d.signing_date, d.workflow_name,
             d.workflow_version, d.state, fmt_ts(d.due_at), fmt_ts(d.next_action_at), ts, ts,
-            queue_id, tick_slot(d.key))
+            queue_id, tick_slot(d.key), d.chain)
 
 
 def insert_document(con: Any, d: NewDocument, queue_id: int) -> int:
@@ -142,6 +146,8 @@ class Step(NamedTuple):
     to_state: str
     comment: str | None
     channel: str = "cli"  # cli, web, link or api (CHANNELS)
+    content_sha256: str | None = None  # the content it acted on
+    chain: str | None = None  # its chain hash (ikuflow.evidence)
 
 
 #: the ways a step can come in: the command line, a web page, a personal link in an e-mail, the API
@@ -165,15 +171,16 @@ def insert_intents(con: Any, intents: Iterable[Intent], once: bool = False) -> N
 
 # --- one step: the document moved, its history row and its e-mails, in one write -------------
 _UPDATE_SQL = ("UPDATE document SET state = ?, queue_id = ?, version = version + 1, updated_at = ?,"
-               " due_at = ?, next_action_at = ? WHERE id = ? AND version = ?")
+               " due_at = ?, next_action_at = ?, chain = ? WHERE id = ? AND version = ?")
 #: PostgreSQL: the whole step in one statement (one network round trip, its own transaction in
 #: autocommit): the history and outbox rows are written only if the guarded update was
 _STEP_SQL_PG = (
     "WITH u AS (UPDATE document SET state = ?, queue_id = ?, version = version + 1,"
-    " updated_at = ?::timestamp, due_at = ?::timestamp, next_action_at = ?::timestamp"
+    " updated_at = ?::timestamp, due_at = ?::timestamp, next_action_at = ?::timestamp, chain = ?"
     " WHERE id = ? AND version = ? RETURNING id),"
     " h AS (INSERT INTO history (document_id, version, at, actor, acting_for, event, from_state,"
-    " to_state, comment, channel) SELECT id, ?, ?::timestamp, ?, ?, ?, ?, ?, ?, ? FROM u),"
+    " to_state, comment, channel, content_sha256, chain) SELECT id, ?, ?::timestamp, ?, ?, ?, ?, ?, ?, ?, ?, ?"
+    " FROM u),"
     " o AS (INSERT INTO outbox (document_id, kind, cause, recipient, template, payload, message_id,"
     " status, attempts, next_attempt_at, created_at) SELECT u.id, x->>0, x->>1, x->>2, x->>3, x->>4,"
     " x->>5, x->>6, 0, ?::timestamp, ?::timestamp FROM u, json_array_elements(?::json) AS x)"
@@ -193,11 +200,11 @@ def save_step(con: Any, doc_id: int, version: int, step: Step, queue_id: int,
         # C, where seven text[] parameters cost psycopg a regular-expression escape per quote
         rows = json.dumps([i[1:8] for i in intents], ensure_ascii=False)
         return con.execute(_STEP_SQL_PG, (
-            step.to_state, queue_id, ts, fmt_ts(due_at), fmt_ts(next_action_at), doc_id, version,
+            step.to_state, queue_id, ts, fmt_ts(due_at), fmt_ts(next_action_at), step.chain, doc_id, version,
             step.version, ts, step.actor, step.acting_for, step.event, step.from_state, step.to_state,
-            step.comment, step.channel, ts, ts, rows)).fetchone()[0] == 1
+            step.comment, step.channel, step.content_sha256, step.chain, ts, ts, rows)).fetchone()[0] == 1
     if con.execute(_UPDATE_SQL, (step.to_state, queue_id, ts, fmt_ts(due_at), fmt_ts(next_action_at),
-                                 doc_id, version)).rowcount != 1:
+                                 step.chain, doc_id, version)).rowcount != 1:
         return False
     con.execute(_HISTORY_SQL, (*step[:2], ts, *step[3:]))
     if intents:
@@ -345,7 +352,8 @@ def document_zone(con: Any, key: str) -> tuple[int, str] | None:
 def history(con: Any, doc_id: int, until: datetime | None = None) -> list[Step]:
     """The history of a document, oldest first (up to ``until`` if given)."""
     return [Step(doc_id, v, parse_ts(at), *rest) for v, at, *rest in con.execute(
-        "SELECT version, at, actor, acting_for, event, from_state, to_state, comment, channel FROM history"
+        "SELECT version, at, actor, acting_for, event, from_state, to_state, comment, channel, content_sha256,"
+        " chain FROM history"
         " WHERE document_id = ? AND at <= ? ORDER BY id",
         (doc_id, fmt_ts(until) if until else "9999-12-31"))]
 
@@ -390,21 +398,25 @@ class Behind(NamedTuple):
     signing_date: str
     office: str
     division: str
+    content_sha256: str | None
+    chain: str | None
 
 
 def behind(con: Any, name: str, latest: int) -> list[Behind]:
     """The documents of workflow ``name`` on a version before ``latest``, by key."""
     return [Behind(*r) for r in con.execute(
-        "SELECT id, key, state, version, workflow_version, signing_date, office_code, division_code"
-        " FROM document WHERE workflow_name = ? AND workflow_version < ? ORDER BY key", (name, latest))]
+        "SELECT id, key, state, version, workflow_version, signing_date, office_code, division_code,"
+        " content_sha256, chain FROM document WHERE workflow_name = ? AND workflow_version < ? ORDER BY key", (name, latest))]
 
 
 def move_version(con: Any, doc_id: int, version: int, workflow_version: int, queue_id: int,
-                 due_at: datetime | None, next_action_at: datetime | None, at: datetime) -> bool:
-    """Put a document on another workflow version (guarded by ``version``); False if it moved."""
+                 due_at: datetime | None, next_action_at: datetime | None, at: datetime,
+                 chain: str | None = None) -> bool:
+    """Put a document on another workflow version (guarded by ``version``; ``chain``: the chain
+    hash of the history row recording it); False if it moved."""
     return con.execute("UPDATE document SET workflow_version = ?, queue_id = ?, due_at = ?, next_action_at = ?,"
-                       " version = version + 1, updated_at = ? WHERE id = ? AND version = ?",
-                       (workflow_version, queue_id, fmt_ts(due_at), fmt_ts(next_action_at), fmt_ts(at),
+                       " version = version + 1, updated_at = ?, chain = ? WHERE id = ? AND version = ?",
+                       (workflow_version, queue_id, fmt_ts(due_at), fmt_ts(next_action_at), fmt_ts(at), chain,
                         doc_id, version)).rowcount == 1
 
 

@@ -172,6 +172,10 @@ class Document(SQLModel, table=True):
     queue_id: int = Field(foreign_key="queue.id")
     # which of the scheduler's slots the document falls in (service.tick_slot: from its key)
     tick_slot: int
+    # the SHA-256 of its current content (None: none attached), and the chain hash of its last
+    # history row (the head the next step's row is chained to; see ikuflow.evidence)
+    content_sha256: Optional[str] = None
+    chain: Optional[str] = None
 
 
 class History(SQLModel, table=True):
@@ -192,6 +196,35 @@ class History(SQLModel, table=True):
     comment: Optional[str] = None
     # how the step came in: cli, web, link (a personal link in an e-mail) or api
     channel: str = Field(default="cli", sa_column_kwargs={"server_default": "cli"})
+    # the SHA-256 of the content the step acted on (None: the document had none)
+    content_sha256: Optional[str] = None  # (no index: verify reads a document's rows by its id)
+    # HMAC-SHA256 under the secret key over the previous row's chain and this row (ikuflow.evidence)
+    chain: Optional[str] = None
+
+
+class Content(SQLModel, table=True):
+    """A version of a document's file (PDF, DOCX, XLSX, ODT), by its SHA-256: who attached it,
+    when, as what name. The bytes are in the content store (store/content.py)."""
+
+    __table_args__ = (UniqueConstraint("document_id", "version"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    document_id: int = Field(foreign_key="document.id")
+    version: int  # 1, 2, ... per document
+    sha256: str = Field(index=True)
+    name: str
+    size: int
+    kind: str  # pdf | docx | xlsx | odt
+    attached_by: str
+    attached_at: datetime
+
+
+class ContentBlob(SQLModel, table=True):
+    """The bytes of content, by SHA-256, where they are kept in the database (PostgreSQL, so
+    every node sees them; SQLite keeps them as files beside the database)."""
+
+    __tablename__ = "content_blob"
+    sha256: str = Field(primary_key=True)
+    data: bytes
 
 
 class Outbox(SQLModel, table=True):
