@@ -44,9 +44,13 @@ SETUP = [
     ["person", "add", CHAIR, "--name", "Ahmad Fauzi", "--role", "chair", "--office", "pacitan"],
 ]
 KEY = "pacitan-sdmo-2026"
+#: the document's file, written by the demo (a one-page PDF), and the signed copy it downloads
+PDF, SIGNED = "IKU-SDMO-Pacitan-2026.pdf", "IKU-SDMO-Pacitan-2026-ditandatangani.pdf"
+RECORD = "lembar-pengesahan.html"
 WALK = [
     ["new", "--office", "pacitan", "--division", "sdmo", "--year", "2026", "--signing-date", SIGNING,
      "--as", COORD, "--at", "2026-01-12T09:00+07:00"],
+    ["attach", KEY, PDF, "--as", COORD, "--at", "2026-01-19T09:30+07:00"],
     ["advance", KEY, "submit", "--as", COORD, "--at", "2026-01-19T10:00+07:00"],
     ["status", KEY, "--at", "2026-01-20T08:00+07:00"],
     ["advance", KEY, "synchronize", "--as", SECR, "--at", "2026-01-21T14:00+07:00"],
@@ -54,6 +58,14 @@ WALK = [
     ["advance", KEY, "sign", "--as", CHAIR, "--at", "2026-01-28T10:00+07:00"],
     ["status", KEY, "--at", "2026-01-28T10:05+07:00"],
     ["history", KEY],
+]
+#: the evidence: the signing record, the signed file back, who signed exactly these bytes, and
+#: the check of every history chain
+EVIDENCE = [
+    ["record", KEY, "--html", RECORD],
+    ["download", KEY, "-o", SIGNED],
+    ["verify", SIGNED],
+    ["audit", "verify"],
 ]
 REFUSALS = [
     ["new", "--office", "pacitan", "--division", "hukum", "--year", "2026", "--signing-date", SIGNING,
@@ -109,9 +121,14 @@ def run(call: Call, directory: str = "demo") -> None:
     for args in SETUP:
         if _run(call, args):
             raise SystemExit(1)
-    print(f"\n== 2. Walk {KEY} from draft to signed (signing date {SIGNING})")
+    print(f"\n== 2. Walk {KEY} from draft to signed (signing date {SIGNING}), its file attached in draft")
+    (folder / PDF).write_bytes(sample_pdf("IKU SDMO Bawaslu Kabupaten Pacitan 2026"))
     for args in WALK:
-        if _run(call, args):
+        if _run(call, _beside(folder, args)):
+            raise SystemExit(1)
+    print("\n== 2b. Evidence: exactly which content was approved and signed, and by whom")
+    for args in EVIDENCE:
+        if _run(call, _beside(folder, args)):
             raise SystemExit(1)
     print("\n== 3. What ikuflow refuses, and a document sent back with its reason")
     expected = [0, 5, 4, 0, 4, 0, 0]
@@ -149,6 +166,32 @@ def run(call: Call, directory: str = "demo") -> None:
         print(f"  {who} ({role}): {link}")
     print(f"and take {DRAFT} from draft to signed by clicks: the coordinator submits, the secretariat "
           "synchronizes,\nthe chair approves and signs. 'ikuflow history' then names each of them, via web.")
+
+
+def _beside(folder: Path, args: list[str]) -> list[str]:
+    """``args`` with the demo's file names as paths in its folder, beside its database."""
+    return [str(folder / a) if a in (PDF, SIGNED, RECORD) else a for a in args]
+
+
+def sample_pdf(text: str) -> bytes:
+    """A one-page PDF showing ``text`` (ASCII), with a correct cross-reference table."""
+    stream = f"BT /F1 18 Tf 72 760 Td ({text}) Tj ET".encode("ascii")
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>",
+               b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+               b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R"
+               b" /Resources << /Font << /F1 5 0 R >> >> >>",
+               b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream),
+               b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for i, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (i, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
 
 
 #: the demo's document left in draft, for the walk through the web

@@ -1,7 +1,8 @@
 """``ikuflow serve``: APScheduler 3.11 running the scheduler pass on an interval, and the
 outbox sender running continuously beside it.
 
-One interval job, no job per document and no job store: the database is the source of truth
+One interval job (and, with IKUFLOW_CHECKPOINT_TO set, an hourly one that mails the day's
+history checkpoint once), no job per document and no job store: the database is the source of truth
 (``document.next_action_at``), so a restart simply runs the next pass. SIGINT and SIGTERM stop
 the scheduler between batches and the sender after the sends in flight; a batch is one
 transaction and every e-mail row is leased, so a stop loses or doubles nothing.
@@ -24,8 +25,10 @@ def serve(interval: float = 60.0, batch: int = 500, url: str | None = None, once
     SIGINT/SIGTERM; return the totals."""
     from apscheduler.schedulers.background import BackgroundScheduler
 
+    from ikuflow.app.evidence import checkpoint_to
     from ikuflow.app.service import Service
 
+    mail_to = checkpoint_to()  # a bad address fails now, before anything starts
     stopping = threading.Event()
     totals = {"passes": 0, "documents": 0, "emails": 0, "sent": 0, "dead": 0}
     svc = Service(url)
@@ -51,6 +54,15 @@ def serve(interval: float = 60.0, batch: int = 500, url: str | None = None, once
     scheduler = BackgroundScheduler(job_defaults={"coalesce": True, "max_instances": 1,
                                                   "misfire_grace_time": None})
     scheduler.add_job(run_pass, "interval", seconds=interval, id="tick", next_run_time=_now())
+    if mail_to:
+        def run_checkpoint() -> None:  # hourly; the e-mail itself goes once a day (its cause is the day)
+            from ikuflow.app.evidence import mail_checkpoint
+
+            with passing:
+                if not stopping.is_set() and mail_checkpoint(svc, mail_to):
+                    log.info("checkpoint of the history queued for %s", mail_to)
+
+        scheduler.add_job(run_checkpoint, "interval", hours=1, id="checkpoint", next_run_time=_now())
 
     def stop(signum, _frame) -> None:
         # Only a flag: a handler runs between two bytecodes of the main thread, which may then

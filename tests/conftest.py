@@ -34,6 +34,8 @@ ADMIN = "admin@ri.example.id"
 
 
 BACKENDS = ("sqlite", "postgresql")
+#: IKUFLOW_SECRET_KEY of every test (see _isolated_env)
+TEST_SECRET = "conftest-secret-key-0123456789abcdefghijkl"
 
 
 def on_ci() -> bool:
@@ -117,6 +119,9 @@ def _isolated_env(tmp_path, monkeypatch, database_url):
     monkeypatch.setenv("IKUFLOW_WORKFLOWS", str(WORKFLOWS))
     monkeypatch.delenv("IKUFLOW_USER", raising=False)
     monkeypatch.delenv("IKUFLOW_TZ", raising=False)
+    # the secret key (links, sessions, the history chain): the same for every copy of the
+    # seeded template; tests of the key itself unset it
+    monkeypatch.setenv("IKUFLOW_SECRET_KEY", TEST_SECRET)
     monkeypatch.chdir(tmp_path)
 
 

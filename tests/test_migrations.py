@@ -47,11 +47,11 @@ def test_a_new_database_has_exactly_the_models_schema(database_url):
     from ikuflow import admin, migrations
 
     res = admin.init()
-    assert res["created"] and res["schema"] == migrations.head() == "0008"
+    assert res["created"] and res["schema"] == migrations.head() == "0009"
     assert schema_diff(database_url) == []
-    assert migrations.current(database_url) == "0008"
+    assert migrations.current(database_url) == "0009"
     again = admin.init()  # idempotent
-    assert not again["created"] and again["schema_before"] == again["schema"] == "0008"
+    assert not again["created"] and again["schema_before"] == again["schema"] == "0009"
 
 
 def fill_previous_schema(con) -> None:
@@ -108,7 +108,7 @@ def test_init_upgrades_a_database_of_the_previous_schema_and_loses_nothing(datab
 
     p = run_ikuflow("init")
     assert p.returncode == 0, p.stderr
-    assert "upgraded" in p.stdout and "0001 -> 0008" in p.stdout
+    assert "upgraded" in p.stdout and "0001 -> 0009" in p.stdout
 
     con = db()
     added = {"history": ("version", "channel"), "document": ("queue_id", "tick_slot")}  # by 0002, 0004, 0005, 0007

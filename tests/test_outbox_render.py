@@ -308,7 +308,7 @@ def test_merged_and_held_rows_are_never_claimed_and_show_says_why(database, peer
 # --- a database of the previous release ----------------------------------------------------------
 def test_a_database_of_the_previous_release_upgrades_and_its_queued_mail_goes_out(database_url, peer):
     """Schema 0005 rendered e-mails in the transaction and kept a pass's reminders as 'held' rows
-    in its own payload form. After `ikuflow init` (0005 -> 0008): the pending rendered e-mail goes
+    in its own payload form. After `ikuflow init` (0005 -> 0009): the pending rendered e-mail goes
     out exactly as stored, and the held reminders are merged and rendered by the new code (two
     for one person: one digest; one for another: that reminder), nothing lost or doubled."""
     from conftest import run_ikuflow
@@ -341,7 +341,7 @@ def test_a_database_of_the_previous_release_upgrades_and_its_queued_mail_goes_ou
         con.close()
 
     p = run_ikuflow("init")
-    assert p.returncode == 0 and "0005 -> 0008" in p.stdout, p.stdout + p.stderr
+    assert p.returncode == 0 and "0005 -> 0009" in p.stdout, p.stdout + p.stderr
     p = run_ikuflow("tick", "--at", "2026-01-22T09:00+07:00")  # nothing is due: it merges what was held
     assert p.returncode == 0, p.stderr
     res = send()

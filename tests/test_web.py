@@ -957,3 +957,63 @@ def test_sign_in_requests_sent_at_once_cannot_pass_the_limit_together(web, cli, 
         other.stop()
     assert sorted(codes) == [200] * 5 + [429] * 7, codes
     assert sql("SELECT count(*) FROM web_login WHERE email = ?", COORD) == [(5,)]
+
+
+# --- evidence on the pages (issue 17) -----------------------------------------------------------
+PDF = b"%PDF-1.4\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n"
+
+
+def test_content_is_uploaded_in_draft_downloaded_by_who_sees_it_and_the_sign_mail_links_the_record(web, cli):
+    """The document page shows the content and offers the upload only to who may attach, only in
+    draft; the upload is the CLI's attach (channel web), CSRF-checked, judged by its bytes; any
+    version downloads as its exact bytes for who may see the document; the record page's
+    numbers are the history's; the sign e-mail links to it."""
+    new(cli, "pacitan", "sdmo", COORD)
+    assert new(cli, "badung", "sdmo", ADMIN) == BADUNG
+    web.deliver()
+    sri, ahmad, rudi = web.sign_in(COORD), web.sign_in(CHAIR), web.sign_in(OTHER_CHAIR)
+    page = web.get(f"/documents/{SDMO}", sri)
+    assert page.status_code == 200 and 'id="do-upload"' in page.text and 'id="content-sha256"' not in page.text
+    assert 'id="do-upload"' not in web.get(f"/documents/{SDMO}", ahmad).text  # the chair may not attach
+    csrf = csrf_of(page.text)
+    before = snapshot(cli, SDMO)
+    upload = f"/documents/{SDMO}/content"
+    for cookie, data, files, status in (
+            (sri, {"csrf": "0" * 40}, {"file": ("iku.pdf", PDF, "application/pdf")}, 403),   # wrong CSRF
+            (sri, {"csrf": csrf}, {"file": ("iku.pdf", b"just text\n", "application/pdf")}, 400),  # not a PDF
+            (ahmad, {"csrf": csrf_of(web.get("/tasks", ahmad).text)},
+             {"file": ("iku.pdf", PDF, "application/pdf")}, 403)):                             # no role
+        r = web.post(upload, cookie, data=data, files=files)
+        assert r.status_code == status and 'id="error"' in r.text, (status, r.text[-500:])
+    assert snapshot(cli, SDMO) == before
+    r = web.post(upload, sri, data={"csrf": csrf}, files={"file": ("IKU SDMO 2026.pdf", PDF, "application/pdf")})
+    assert r.status_code == 303 and r.headers["location"] == f"/documents/{SDMO}?done=attach"
+    sha = hashlib.sha256(PDF).hexdigest()
+    rows = history(cli, SDMO)
+    assert (rows[-1]["event"], rows[-1]["actor"], rows[-1]["channel"]) == ("attach", COORD, "web")
+    page = web.get(f"/documents/{SDMO}", ahmad)
+    assert f'id="content-sha256">{sha}<' in page.text and "IKU SDMO 2026.pdf" in page.text
+    got = web.get(f"/documents/{SDMO}/content/1", ahmad)
+    assert got.status_code == 200 and got.content == PDF and got.headers["content-type"] == "application/pdf"
+    assert "attachment" in got.headers["content-disposition"] and got.headers["x-content-sha256"] == sha
+    assert web.get(f"/documents/{SDMO}/content/2", ahmad).status_code == 404
+    assert web.get(f"/documents/{SDMO}/content/1", rudi).status_code == 404  # another office's: not there
+    assert web.get(f"/documents/{SDMO}/content/1").status_code == 303         # signed out: sign in first
+    # past draft the upload is gone from the page and refused (409), nothing changes
+    for event, actor in (("submit", COORD), ("synchronize", SECR), ("approve", CHAIR), ("sign", CHAIR)):
+        ok(cli, "advance", SDMO, event, "--as", actor)
+    assert 'id="do-upload"' not in web.get(f"/documents/{SDMO}", sri).text
+    before = snapshot(cli, SDMO)
+    r = web.post(upload, sri, data={"csrf": csrf}, files={"file": ("v2.pdf", PDF + b"%", "application/pdf")})
+    assert r.status_code == 409 and snapshot(cli, SDMO) == before
+    # the signing record: the history's numbers, on a page with no outside asset
+    rec = web.get(f"/documents/{SDMO}/record", ahmad)
+    assert rec.status_code == 200 and "Lembar pengesahan" in rec.text and f'id="sha256">{sha}<' in rec.text
+    chains = [c for (c,) in sql("SELECT h.chain FROM history h JOIN document d ON d.id = h.document_id"
+                                " WHERE d.key = ? ORDER BY h.version", SDMO)]
+    assert re.findall(r'class="hash chain">([0-9a-f]{64})<', rec.text) == chains and len(chains) == 6
+    assert not re.search(r'(src|href)="(https?:)?//', rec.text)
+    assert web.get(f"/documents/{SDMO}/record", rudi).status_code == 404
+    # the sign e-mail links to that page
+    signed = mail_to(web.deliver(), COORD, "ditandatangani")
+    assert f"{web.base}/documents/{SDMO}/record" in web.links(signed)

@@ -125,15 +125,9 @@ def attach(svc: Session, key: str, data: bytes, name: str, actor: str, at: datet
     cur = _document(svc, key)
     svc.seen_directory(cur.directory_version)
     wf = svc.engine(cur.workflow_name, cur.workflow_version).workflow
-    roles = svc.roles(actor, cur.office, cur.division)
-    if not ("admin" in roles or roles & CREATE_ROLES):
-        raise RoleMissing(f"{actor} may not change the content of {key}: it needs the coordinator role of "
-                          "its division, the office's secretariat, or admin")
-    if cur.state in wf.final:
-        raise NotAllowed(f"{key} is {cur.state}, which is final: its content can no longer change")
-    if cur.state != wf.initial:
-        raise NotAllowed(f"{key} is in '{cur.state}': its content changes only in '{wf.initial}'; send it back "
-                         f"first (ikuflow advance {key} send_back -m \"...\"), then attach")
+    refusal = _may_not_attach(svc, actor, key, cur.office, cur.division, cur.state, wf)
+    if refusal is not None:
+        raise refusal
     sha = hashlib.sha256(data).hexdigest()
     if sha == cur.content_sha256:
         raise Conflict(f"this file is already the current content of {key} (sha256 {sha[:12]}...); nothing "
@@ -153,6 +147,29 @@ def attach(svc: Session, key: str, data: bytes, name: str, actor: str, at: datet
                            "and attach again")
     tz = svc.place(cur.office)[0]
     return {"key": key, "version": cur.version + 1, "content": _content_view(content, tz, svc)}
+
+
+def _may_not_attach(svc: Session, actor: str, key: str, office: str, division: str, state: str,
+                    wf) -> IkuflowError | None:
+    """Why ``actor`` may not change the content of a document now, or None: the coordinator of
+    its division, its office's secretariat or an admin, in the workflow's initial state."""
+    roles = svc.roles(actor, office, division)
+    if not ("admin" in roles or roles & CREATE_ROLES):
+        return RoleMissing(f"{actor} may not change the content of {key}: it needs the coordinator role of "
+                           "its division, the office's secretariat, or admin")
+    if state in wf.final:
+        return NotAllowed(f"{key} is {state}, which is final: its content can no longer change")
+    if state != wf.initial:
+        return NotAllowed(f"{key} is in '{state}': its content changes only in '{wf.initial}'; send it back "
+                          f"first (ikuflow advance {key} send_back -m \"...\"), then attach")
+    return None
+
+
+def may_attach(svc: Session, actor: str, status: dict) -> bool:
+    """Whether ``actor`` may attach content to the document of ``status`` (queries.status) now."""
+    wf = svc.engine(status["workflow"], status["workflow_version"]).workflow
+    return _may_not_attach(svc, actor, status["key"], status["office"], status["division"], status["state"],
+                           wf) is None
 
 
 def content_versions(svc: Session, key: str) -> list[dict]:
@@ -369,6 +386,44 @@ def read_checkpoint(svc: Session, text: str, where: str) -> dict:
         raise IkuflowError(f"{where} was altered, or made under another secret key: its signature does not "
                            "match; use the checkpoint as it was written, with this installation's key")
     return body
+
+
+def mail_checkpoint(svc: Session, to: str, at: datetime | None = None) -> bool:
+    """Queue today's checkpoint e-mail to ``to`` (IKUFLOW_CHECKPOINT_TO), once per UTC day however
+    many nodes run ``serve`` (its cause is unique); when the history is broken the e-mail says
+    so instead. True when it was queued now, False when today's was queued already."""
+    from ikuflow.app import notices
+    from ikuflow.store import outbox
+
+    now = at or now_utc()
+    to = who(to)
+    cause = f"checkpoint:{now.date().isoformat()}:{to}"
+    if outbox.has_cause(svc.con, cause):
+        return False
+    domain = svc.mail_domain()
+    try:
+        text, problem = json.dumps(checkpoint(svc, now), indent=1, sort_keys=True), ""
+    except Conflict as exc:
+        text, problem = "", str(exc)
+    payload = json.dumps({"kind": "checkpoint", "context": {
+        "recipient": {"email": to, "name": svc.name_of(to), "role": ""}, "checkpoint": text,
+        "problem": problem}}, ensure_ascii=False)
+    with write(svc.con) as c:
+        store.insert_intents(c, [store.Intent(None, "checkpoint", cause, to, "checkpoint", payload,
+                                              notices.message_id(cause, domain), "pending", now)], once=True)
+    return True
+
+
+def checkpoint_to() -> str | None:
+    """IKUFLOW_CHECKPOINT_TO: where ``serve`` mails the daily checkpoint (None: off, the default).
+    UsageError (exit 2) for something that is not one e-mail address."""
+    to = os.environ.get("IKUFLOW_CHECKPOINT_TO", "").strip()
+    if not to:
+        return None
+    if "@" not in to or any(c.isspace() or c in ",;<>" for c in to) or not to.isprintable():
+        raise UsageError(f"IKUFLOW_CHECKPOINT_TO is '{to}'; give one e-mail address, e.g. "
+                         "sekretariat@bawaslu.go.id (or unset it: no checkpoint e-mail)")
+    return to
 
 
 # --- the signing record ---------------------------------------------------------------------------

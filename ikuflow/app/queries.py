@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from ikuflow.app.evidence import current_content
 from ikuflow.app.session import Session
 from ikuflow.calendar import fmt_local, fmt_span, iso_local, now_utc
 from ikuflow.errors import NotFound
@@ -45,6 +46,7 @@ def status(svc: Session, key: str, at: datetime | None = None) -> dict:
         "time_left": None if due is None or final else (("-" if overdue else "") + fmt_span(due - now)),
         "must_act": must_act, "allowed_events": wf.events_from(state),
         "updated_at": iso_local(cur.updated_at, tz), "now": iso_local(now, tz),
+        "content": None if cur.content_sha256 is None else current_content(svc, cur),
     }
 
 

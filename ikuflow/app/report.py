@@ -18,6 +18,8 @@ from ikuflow.store.db import fmt_ts
 
 STATE_SHORT = {"draft": "D", "division_review": "R", "synchronized": "S", "chair_approved": "A",
                "signed": "✓"}
+#: the mark of a document whose current step acted on no content
+NO_CONTENT = "∅"
 
 
 @dataclass
@@ -26,6 +28,7 @@ class Cell:
 
     states: dict = field(default_factory=dict)  # state -> count
     overdue: int = 0
+    bare: int = 0  # documents whose current step acted on no content (none was ever attached)
 
     @property
     def total(self) -> int:
@@ -37,6 +40,7 @@ class Cell:
         for s, n in other.states.items():
             self.states[s] = self.states.get(s, 0) + n
         self.overdue += other.overdue
+        self.bare += other.bare
 
 
 def build(svc, office: str | None = None, year: int | None = None, workflow: str = "iku",
@@ -52,10 +56,11 @@ def build(svc, office: str | None = None, year: int | None = None, workflow: str
     final = [s for s in states if s in wf.final]
     own: dict = {}
     signing_dates = set()
-    for off, div, state, n, late, signing in documents.counts(svc.con, workflow, year, now):
+    for off, div, state, n, late, signing, bare in documents.counts(svc.con, workflow, year, now):
         cell = own.setdefault(off, {}).setdefault(div, Cell())
         cell.states[state] = cell.states.get(state, 0) + n
         cell.overdue += late
+        cell.bare += bare
         signing_dates.add(signing)
     children: dict = {}
     for code, (_, parent, _, _) in d.offices.items():
@@ -82,7 +87,7 @@ def build(svc, office: str | None = None, year: int | None = None, workflow: str
         signed = sum(all_.states.get(s, 0) for s in final)
         rows[idx] = {"code": code, "name": name, "level": level, "tz": tz, "depth": depth,
                      "leaf": not children.get(code), "cells": total, "total": all_,
-                     "signed": signed, "overdue": all_.overdue,
+                     "signed": signed, "overdue": all_.overdue, "no_content": all_.bare,
                      "signed_pct": round(100.0 * signed / all_.total, 1) if all_.total else None}
         return total
 
@@ -105,21 +110,24 @@ def as_json(data: dict) -> dict:
             "offices": [{"code": r["code"], "name": r["name"], "level": r["level"], "depth": r["depth"],
                          "leaf": r["leaf"],
                          "documents": r["total"].total, "signed": r["signed"], "overdue": r["overdue"],
-                         "signed_pct": r["signed_pct"], "states": dict(r["total"].states),
-                         "divisions": {dv: {"states": dict(c.states), "overdue": c.overdue}
+                         "no_content": r["no_content"], "signed_pct": r["signed_pct"],
+                         "states": dict(r["total"].states),
+                         "divisions": {dv: {"states": dict(c.states), "overdue": c.overdue, "no_content": c.bare}
                                        for dv, c in r["cells"].items() if c.total}}
                         for r in data["rows"]]}
 
 
 def cell_text(cell: Cell, leaf: bool, final: list) -> str:
-    """A leaf office's cell is its document's state (``!`` when overdue); above, signed/total."""
+    """A leaf office's cell is its document's state (``!`` when overdue, ``∅`` when its current
+    step acted on no content); above, signed/total, then how many are overdue and content-less."""
     if not cell.total:
         return ""
     if leaf and cell.total == 1:
         state = next(iter(cell.states))
-        return STATE_SHORT.get(state, state[:3]) + ("!" if cell.overdue else "")
+        return STATE_SHORT.get(state, state[:3]) + ("!" if cell.overdue else "") + (NO_CONTENT if cell.bare else "")
     signed = sum(cell.states.get(s, 0) for s in final)
-    return f"{signed}/{cell.total}" + (f" {cell.overdue}!" if cell.overdue else "")
+    return (f"{signed}/{cell.total}" + (f" {cell.overdue}!" if cell.overdue else "")
+            + (f" {cell.bare}{NO_CONTENT}" if cell.bare else ""))
 
 
 def timeline(data: dict, max_offices: int = 40) -> dict:

@@ -271,9 +271,18 @@ def status(ctx: typer.Context, key: str = typer.Argument(..., help="Document key
             ("due", due),
             ("must act", who or ("-" if res["final"] else "nobody is assigned: add the role with 'ikuflow person add'")),
             ("next events", ", ".join(res["allowed_events"]) or "-"),
+            ("content", _content_line(res.get("content"))),
             ("version", str(res["version"])),
             ("workflow", f"{res['workflow']} v{res['workflow_version']}")]
     table(None, ["", ""], rows)
+
+
+def _content_line(c: dict | None) -> str:
+    """The current content of a document for ``status``."""
+    if not c:
+        return "none attached (ikuflow attach KEY FILE, in draft)"
+    return (f"{c['name']} ({c['kind'].upper()}, {c['size']:,} bytes, version {c['version']}), sha256 "
+            f"{c['sha256']}, attached by {c['attached_by']} on {c['attached_local']}")
 
 
 def list_(ctx: typer.Context, state: str = typer.Option(None, "--state", help="Only documents in this state."),
@@ -403,11 +412,12 @@ def report(ctx: typer.Context, office: str = typer.Option(None, "--office", help
     for r in res["offices"]:
         cells = r["divisions"]
         rows.append(["  " * r["depth"] + r["name"]]
-                    + [rep.cell_text(rep.Cell(dict(cells[dv]["states"]), cells[dv]["overdue"]) if dv in cells
+                    + [rep.cell_text(rep.Cell(dict(cells[dv]["states"]), cells[dv]["overdue"],
+                                              cells[dv].get("no_content", 0)) if dv in cells
                                      else rep.Cell(), r["leaf"], res["final"]) for dv in res["divisions"]]
                     + [r["overdue"] or "", f"{r['signed_pct'] or 0:g}%"])
     table(f"{res['workflow']}: {len(res['offices'])} office(s); cells: a regency's document state "
-          "(D R S A ✓, ! overdue), above it signed/total", ["office", *res["divisions"], "overdue", "signed"], rows)
+          f"(D R S A ✓, ! overdue, {rep.NO_CONTENT} acted on no content), above it signed/total", ["office", *res["divisions"], "overdue", "signed"], rows)
     if html:
         say(f"wrote {html}")
 

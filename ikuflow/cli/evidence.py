@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from ikuflow.cli.common import INT_MAX, JSON_OPT, actor_of, as_option, emit_json, plain, say, table
+from ikuflow.cli.common import INT_MAX, JSON_OPT, actor_of, as_option, at_option, clock, emit_json, plain, say, table
 
 EXAMPLES = {
     "attach": "Example: ikuflow attach pacitan-sdmo-2026 IKU-SDMO-2026.pdf --as sri@pacitan.example.id",
@@ -76,7 +76,7 @@ def _size(n: int) -> str:
 
 def attach(key: str = typer.Argument(..., help="Document key, e.g. pacitan-sdmo-2026."),
            file: str = typer.Argument(..., metavar="FILE", help="The document's file: PDF, DOCX, XLSX or ODT."),
-           actor: str = as_option(), as_json: bool = JSON_OPT) -> None:
+           actor: str = as_option(), at: str = at_option(), as_json: bool = JSON_OPT) -> None:
     """Attach the document's file (its content), in draft only. The file is recognised by its
     bytes, kept by its SHA-256, and every later step records the content it acted on. Limit:
     IKUFLOW_MAX_CONTENT_MB (default 50). Exit 4 outside draft: send it back first."""
@@ -84,7 +84,7 @@ def attach(key: str = typer.Argument(..., help="Document key, e.g. pacitan-sdmo-
     from ikuflow.app.evidence import attach as do_attach, read_file
 
     data = read_file(file)
-    res = do_attach(_service(), key, data, file, actor_of(actor))
+    res = do_attach(_service(), key, data, file, actor_of(actor), clock(at))
     if as_json:
         emit_json(res)
         return

@@ -9,6 +9,8 @@ which ``ikuflow advance`` command to run instead.
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import os
 from datetime import timedelta
 from typing import Any, NamedTuple
@@ -76,6 +78,8 @@ class Linker:
         out = dict(ctx)
         if ctx.get("actions") and ctx.get("document"):
             out["links"] = self.links(email, ctx["document"]["key"], ctx["actions"])
+        if ctx.get("document"):  # the signing record's page (the sign e-mail links to it)
+            out["record_url"] = f"{self.base}/documents/{quote(ctx['document']['key'], safe='')}/record"
         if ctx.get("items"):
             out["items"] = [{**it, "links": self.links(email, it["document"]["key"], it.get("actions") or [])}
                             for it in ctx["items"]]

@@ -20,10 +20,10 @@ from ikuflow.errors import FIX_TEMPLATE, IkuflowError, Problem, RenderFailed
 #: The variables a template may use; anything else fails ``workflow check``.
 CONTEXT_VARIABLES = frozenset({
     "document", "recipient", "actor", "event", "comment", "due", "must_act", "you_must_act",
-    "kind", "overdue_by", "time_left", "items", "links"})
+    "kind", "overdue_by", "time_left", "items", "links", "record_url", "checkpoint", "problem"})
 SCHEDULER_TEMPLATES = ("reminder", "escalation", "digest")
 #: the templates every installation needs besides its workflows': the scheduler's and the web's
-SYSTEM_TEMPLATES = SCHEDULER_TEMPLATES + ("sign_in",)
+SYSTEM_TEMPLATES = SCHEDULER_TEMPLATES + ("sign_in", "checkpoint")
 PARTS = ("subject", "txt", "html")
 SEPARATOR_TEXT = "\n\n" + "-" * 60 + "\n\n"
 MAX_SUBJECT = 200
@@ -124,8 +124,9 @@ class Renderer:
 
     def render(self, name: str, ctx: dict) -> Mail:
         """Render template ``name`` for one recipient; RenderFailed if it cannot be rendered.
-        A context without ``links`` (no base URL, or an intent of an earlier release) has none."""
-        ctx = {"links": [], **ctx}
+        A context without ``links`` (no base URL, or an intent of an earlier release) has none,
+        nor a ``record_url`` (the signing record's page)."""
+        ctx = {"links": [], "record_url": None, **ctx}
         if ctx.get("items"):
             ctx["items"] = [{"links": [], **it} for it in ctx["items"]]
         subject = one_line(self._checked(self.langs[0], name, "subject", ctx))
@@ -186,7 +187,8 @@ def template_names(workflow) -> list[tuple[str, str]]:
     names = [(ev.template, f"events.{ev.name}.template") for ev in workflow.events.values() if ev.notify]
     if workflow.create_notify:
         names.append((workflow.create_template, "on_create.template"))
-    names += [(t, "scheduler" if t in SCHEDULER_TEMPLATES else "web") for t in SYSTEM_TEMPLATES]
+    names += [(t, "scheduler" if t in SCHEDULER_TEMPLATES else "web" if t == "sign_in" else "serve")
+              for t in SYSTEM_TEMPLATES]
     return names
 
 
@@ -204,4 +206,7 @@ def sample_context(name: str) -> dict:
             "event": {"name": name, "title": "Ajukan / Submit"}, "comment": "Mohon <b>dicek</b>",
             "due": "2026-01-23 16:00 WIB", "must_act": ["Budi Santoso"], "you_must_act": True,
             "kind": "reminder", "overdue_by": "1d 2h", "time_left": "1d 2h",
-            "items": [item, {**item, "kind": "reminder", "time_left": "3h", "links": []}], "links": [link]}
+            "items": [item, {**item, "kind": "reminder", "time_left": "3h", "links": []}], "links": [link],
+            "record_url": "https://iku.example.id/documents/pacitan-sdmo-2026/record",
+            "checkpoint": '{"documents": {"pacitan-sdmo-2026": [5, "9f2c..."]}, "format": "ikuflow-checkpoint/1"}',
+            "problem": ""}

@@ -421,9 +421,10 @@ def move_version(con: Any, doc_id: int, version: int, workflow_version: int, que
 
 
 # --- the progress report ----------------------------------------------------------------------
-def counts(con: Any, workflow: str, year: int | None, now: datetime) -> list[tuple[str, str, str, int, int, str]]:
-    """(office, division, state, documents, of them overdue at ``now``, latest signing date) of
-    the documents of ``workflow`` (for ``year`` if given)."""
+def counts(con: Any, workflow: str, year: int | None, now: datetime) -> list[tuple[str, str, str, int, int, str, int]]:
+    """(office, division, state, documents, of them overdue at ``now``, latest signing date, of
+    them past their creation with no content ever attached) of the documents of ``workflow``
+    (for ``year`` if given)."""
     where = "workflow_name = ?"
     args: list[str | int] = [fmt_ts(now), workflow]
     if year is not None:
@@ -431,5 +432,6 @@ def counts(con: Any, workflow: str, year: int | None, now: datetime) -> list[tup
         args.append(year)
     return con.execute(
         "SELECT office_code, division_code, state, count(*),"
-        " CAST(sum(CASE WHEN due_at IS NOT NULL AND due_at < ? THEN 1 ELSE 0 END) AS INTEGER), max(signing_date)"
+        " CAST(sum(CASE WHEN due_at IS NOT NULL AND due_at < ? THEN 1 ELSE 0 END) AS INTEGER), max(signing_date),"
+        " CAST(sum(CASE WHEN content_sha256 IS NULL AND version > 0 THEN 1 ELSE 0 END) AS INTEGER)"
         f" FROM document WHERE {where} GROUP BY office_code, division_code, state", args).fetchall()

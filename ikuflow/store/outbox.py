@@ -94,6 +94,11 @@ class Waiting(NamedTuple):
     first_due: datetime | None
 
 
+def has_cause(con: Any, cause: str) -> bool:
+    """Whether an e-mail of ``cause`` is in the outbox already (one range of ux_outbox_cause)."""
+    return con.execute("SELECT 1 FROM outbox WHERE cause = ? AND kind <> 'event' LIMIT 1", (cause,)).fetchone() is not None
+
+
 def list_rows(con: Any, status: str | None, limit: int) -> list[Listed]:
     """Up to ``limit`` rows, newest first, of one status or of all."""
     where = " WHERE status = ?" if status else ""

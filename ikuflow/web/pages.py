@@ -279,10 +279,14 @@ async def document(request: Request) -> Response:
 
 def _document_page(request: Request, me: access.Person, key: str, error: str | None = None,
                    status: int = 200) -> Response:
+    from ikuflow.app import evidence
+
     svc = request.app.state.ikuflow.svc
     doc = access.document_status(svc, me, key)
     return render(request, "document.html", status, me=me, doc=doc, history=_titled(svc, doc, svc.history(key)),
-                  actions=access.may_fire(svc, me, doc), error=error, done=request.query_params.get("done"))
+                  actions=access.may_fire(svc, me, doc), error=error, done=request.query_params.get("done"),
+                  versions=evidence.content_versions(svc, key) if doc["content"] else [],
+                  upload=evidence.may_attach(svc, me.email, doc), limit_mb=evidence.max_bytes() // 1048576)
 
 
 def _titled(svc, doc: dict, history: list[dict]) -> list[dict]:
@@ -318,6 +322,70 @@ async def fire(request: Request) -> Response:
     except IkuflowError as exc:
         return _document_page(request, me, key, str(exc), http_status(exc))
     return RedirectResponse(f"/documents/{quote(key, safe='')}?done={quote(event, safe='')}", 303)
+
+
+@page("/documents/{key}/content", "POST")
+async def upload(request: Request) -> Response:
+    """Attach the document's file from its page (channel ``web``), CSRF-checked; a body larger
+    than the content limit is refused (413) before it is read."""
+    from ikuflow.app import evidence
+
+    key = request.path_params["key"]
+    state = request.app.state.ikuflow
+    me = _signed_in(request)
+    limit = evidence.max_bytes()
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit + 64 * 1024:
+        return _document_page(request, me, key, f"the file is larger than {limit // 1048576} MB, the limit; "
+                              "make it smaller", 413)
+    try:
+        form = await request.form(max_files=1, max_fields=4)
+    except Exception:  # a body that is not the form's (starlette's MultiPartException and kin)
+        return _document_page(request, me, key, "the upload could not be read; choose the file and send it again",
+                              400)
+    if not state.csrf_ok(f"session:{request.state.session_id}", form.get("csrf")):
+        return _document_page(request, me, key, "the form is stale or came from elsewhere (CSRF); reload "
+                              "the page and try again", 403)
+    file = form.get("file")
+    if isinstance(file, str) or file is None or not file.filename:
+        return _document_page(request, me, key, "choose the document's file (PDF, DOCX, XLSX or ODT) first", 400)
+    data = await file.read(limit + 1)
+    try:
+        access.document_status(state.svc, me, key)
+        evidence.attach(state.svc, key, data, file.filename, me.email, channel="web")
+    except IkuflowError as exc:
+        return _document_page(request, me, key, str(exc), http_status(exc))
+    return RedirectResponse(f"/documents/{quote(key, safe='')}?done=attach", 303)
+
+
+@page("/documents/{key}/content/{version}")
+async def download(request: Request) -> Response:
+    """A version of the document's file, for anyone who may see the document."""
+    from ikuflow.app import evidence
+
+    key, version = request.path_params["key"], request.path_params["version"]
+    state = request.app.state.ikuflow
+    me = _signed_in(request)
+    access.document_status(state.svc, me, key)
+    if not version.isdigit() or not 0 < int(version) < 2**31:
+        raise UsageError(f"'{version}' is not a content version; versions are numbered 1, 2, ...")
+    info, data = evidence.download(state.svc, key, int(version))
+    return Response(data, media_type=info["media_type"], headers={
+        "content-disposition": f"attachment; filename*=UTF-8''{quote(info['name'], safe='')}",
+        "x-content-sha256": info["sha256"]})
+
+
+@page("/documents/{key}/record")
+async def record(request: Request) -> Response:
+    """The signing record (lembar pengesahan) of a document: the page ``ikuflow record --html``
+    writes, printable, with no external assets."""
+    from ikuflow.app import evidence
+
+    key = request.path_params["key"]
+    state = request.app.state.ikuflow
+    me = _signed_in(request)
+    access.document_status(state.svc, me, key)
+    return HTMLResponse(evidence.render_record(evidence.record(state.svc, key)))
 
 
 @page("/overdue")

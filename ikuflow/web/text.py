@@ -44,7 +44,10 @@ _TEXT: dict[str, dict[str, str]] = {
         "link_for": "Tautan pribadi untuk", "confirm": "Lakukan", "error": "Tidak dapat dilakukan",
         "back": "Kembali", "not_found": "Halaman tidak ditemukan.", "version": "Versi",
         "signed_out": "Anda sudah keluar.", "language": "English", "time_left": "Sisa waktu",
-        "status": "Status", "final": "selesai",
+        "status": "Status", "final": "selesai", "content": "Isi dokumen", "file": "Berkas",
+        "attached_by": "Dilampirkan oleh", "download": "Unduh", "no_content": "Belum ada berkas yang dilampirkan.",
+        "upload": "Berkas baru (PDF, DOCX, XLSX, ODT)", "attach": "Lampirkan",
+        "upload_hint": "Paling besar {} MB; hanya selama draf.", "record": "Lembar pengesahan",
     },
     "en": {
         "app": "ikuflow", "tasks": "My tasks", "overdue": "Overdue", "report": "Report",
@@ -72,7 +75,10 @@ _TEXT: dict[str, dict[str, str]] = {
         "link_for": "Personal link for", "confirm": "Do it", "error": "Could not be done",
         "back": "Back", "not_found": "Page not found.", "version": "Version",
         "signed_out": "You are signed out.", "language": "Bahasa Indonesia", "time_left": "Time left",
-        "status": "Status", "final": "final",
+        "status": "Status", "final": "final", "content": "Content", "file": "File",
+        "attached_by": "Attached by", "download": "Download", "no_content": "No file attached yet.",
+        "upload": "New file (PDF, DOCX, XLSX, ODT)", "attach": "Attach",
+        "upload_hint": "At most {} MB; only while in draft.", "record": "Signing record",
     },
 }
 
