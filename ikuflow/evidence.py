@@ -23,7 +23,9 @@ import io
 import json
 import zipfile
 from datetime import datetime
-from typing import Sequence
+from typing import Any, Sequence, TypeVar
+
+S = TypeVar("S", bound=Any)  # a history row (store.documents.Step); the core does not import the store
 
 #: what the first row of a document is chained to
 GENESIS = ""
@@ -65,6 +67,13 @@ def chain_key(secret: bytes) -> bytes:
 def link(secret: bytes, previous: str, row: bytes) -> str:
     """The chain hash of a row whose canonical bytes are ``row``, after the chain ``previous``."""
     return hmac.digest(secret, previous.encode("ascii") + b"\n" + row, "sha256").hex()
+
+
+def chained(secret: bytes, key: str, previous: str | None, step: S) -> S:
+    """``step`` (a history row of document ``key``: a NamedTuple of document id, version, at,
+    actor, acting for, event, from, to, comment, channel, content and chain) with its chain
+    hash, after the chain head ``previous``."""
+    return step._replace(chain=link(secret, previous or GENESIS, canonical(key, *step[1:11])))
 
 
 def chain_of(secret: bytes, key: str, rows: Sequence[Sequence]) -> list[str]:

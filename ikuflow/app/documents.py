@@ -13,18 +13,16 @@ from datetime import date, datetime
 from typing import Any, Callable
 
 from ikuflow.app import notices
-from ikuflow.app.session import Session, who
+from ikuflow.app.session import CREATE_ROLES, Session, check_channel, who
 from ikuflow.calendar import iso_local, now_utc
 from ikuflow.engine import Doc, Outcome
-from ikuflow.evidence import GENESIS, canonical, link
+from ikuflow.evidence import chained
 from ikuflow.errors import BulkRefused, Busy, Conflict, Duplicate, IkuflowError, NotFound, RoleMissing, \
     StoreError, UsageError
 from ikuflow.store import directory as people_store
 from ikuflow.store import documents as store
 from ikuflow.store.db import BUSY_TIMEOUT_MS, savepoint, write
 
-#: Roles that may create a document, besides admin (a coordinator only for their division).
-CREATE_ROLES = frozenset({"coordinator", "secretariat"})
 #: The longest title and comment accepted, in characters: a title is one line of a list and
 #: of an e-mail's subject, a comment (the reason of a send_back) is quoted in an e-mail.
 MAX_TITLE = 200
@@ -66,22 +64,11 @@ def check_title(title: str | None) -> str | None:
     return title
 
 
-def check_channel(channel: str) -> None:
-    """UsageError (exit 2) for a channel that is not one of store.CHANNELS."""
-    if channel not in store.CHANNELS:
-        raise UsageError(f"unknown channel '{channel}'; one of {', '.join(store.CHANNELS)}")
-
-
 def check_comment(comment: str | None) -> None:
     """UsageError (exit 2) for a comment longer than MAX_COMMENT characters."""
     if comment is not None and len(comment.strip()) > MAX_COMMENT:
         raise UsageError(f"the comment has {len(comment.strip()):,} characters; the limit is "
                          f"{MAX_COMMENT:,}: shorten it")
-
-
-def chained(secret: bytes, key: str, previous: str | None, step: store.Step) -> store.Step:
-    """``step`` (of document ``key``) with its chain hash, after the chain head ``previous``."""
-    return step._replace(chain=link(secret, previous or GENESIS, canonical(key, *step[1:11])))
 
 
 # --- creating documents -----------------------------------------------------------------------

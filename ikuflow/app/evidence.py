@@ -16,11 +16,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ikuflow.app.documents import CREATE_ROLES, chained, check_channel
-from ikuflow.app.session import Session, who
+from ikuflow.app.session import CREATE_ROLES, Session, check_channel, who
 from ikuflow.calendar import fmt_local, iso_local, now_utc
 from ikuflow.errors import Conflict, IkuflowError, NotAllowed, NotFound, RoleMissing, UsageError
-from ikuflow.evidence import GENESIS, KINDS, canonical, kind_of, link
+from ikuflow.evidence import GENESIS, KINDS, canonical, chained, kind_of, link
 from ikuflow.store import content as files
 from ikuflow.store import documents as store
 from ikuflow.store.db import write

@@ -29,6 +29,17 @@ def who(actor: str | None) -> str:
     return email
 
 
+#: Roles that may create a document (and change its content), besides admin (a coordinator
+#: only for their division).
+CREATE_ROLES = frozenset({"coordinator", "secretariat"})
+
+
+def check_channel(channel: str) -> None:
+    """UsageError (exit 2) for a channel that is not one of store.CHANNELS (how a request came in)."""
+    if channel not in store.CHANNELS:
+        raise UsageError(f"unknown channel '{channel}'; one of {', '.join(store.CHANNELS)}")
+
+
 def mail_domain() -> str:
     """The domain of the sender address (IKUFLOW_MAIL_FROM), for Message-IDs. Raises UsageError
     (exit 2) for an address the sender would refuse: checked before anything is written."""

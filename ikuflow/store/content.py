@@ -114,7 +114,7 @@ _CONTENT_COLS = "document_id, version, sha256, name, size, kind, attached_by, at
 
 
 def _content(row) -> Content:
-    return Content(*row[:7], parse_ts(row[7]))
+    return Content._make((*row[:7], parse_ts(row[7])))
 
 
 def contents(con: Any, doc_id: int) -> list[Content]:

@@ -67,12 +67,13 @@ def _chain_existing() -> None:
         " h.comment, h.channel FROM history h JOIN document d ON d.id = h.document_id"
         " ORDER BY h.document_id, h.version")).fetchall()
     updates, heads, doc, previous = [], [], None, ""
-    for hid, doc_id, key, *fields in rows:
+    for hid, doc_id, key, version, at, actor, acting_for, event, source, dest, comment, channel in rows:
         if doc_id != doc:
             if doc is not None:
                 heads.append({"c": previous, "i": doc})
             doc, previous = doc_id, ""
-        previous = link(secret, previous, canonical(key, *fields, None))
+        previous = link(secret, previous, canonical(key, version, at, actor, acting_for, event, source, dest,
+                                                    comment, channel, None))
         updates.append({"c": previous, "i": hid})
     heads.append({"c": previous, "i": doc})
     bind.execute(sa.text("UPDATE history SET chain = :c WHERE id = :i"), updates)
