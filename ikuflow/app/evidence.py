@@ -210,24 +210,39 @@ def verify_file(svc: Session, path: str | Path) -> dict:
     that content (each step's actor, acting-for, channel and local time), with whether each
     document's history chain is intact. NotFound (exit 3) when no content has these bytes."""
     sha, size = sha256_file(path)
+    return verify_hash(svc, sha, size)
+
+
+def verify_hash(svc: Session, sha: str, size: int | None = None, offices: frozenset[str] | None = None) -> dict:
+    """:func:`verify_file` for bytes whose SHA-256 is ``sha`` (hex), among the documents of
+    ``offices`` if given (the API's person sees no others). NotFound (exit 3) for no match."""
+    sha = sha.strip().lower()
+    if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
+        raise UsageError("a SHA-256 is 64 hexadecimal digits, e.g. the output of sha256sum FILE")
     found = files.with_hash(svc.con, sha)
-    if not found:
-        raise NotFound("content", f"sha256 {sha}", "no document has these bytes (even a one-byte change "
-                       "gives another hash); check that this is the file that was signed")
     matches = []
     for c, key in found:
         cur = _document(svc, key)
-        tz, office_name = svc.place(cur.office)
-        wf = svc.engine(cur.workflow_name, cur.workflow_version).workflow
-        rows = list(files.chain_rows(svc.con, cur.id))
-        acted = [_step_view(svc, wf, r, tz) for r in rows if r[11] == sha and r[6] != "attach"]
-        problem = _first_problem(svc.chain_key(), key, rows)
-        matches.append({"key": key, "title": cur.title, "office": cur.office, "office_name": office_name,
-                        "division": cur.division, "state": cur.state, "final": cur.state in wf.final,
-                        "content": _content_view(c, tz, svc), "current": cur.content_sha256 == sha,
-                        "steps": acted, "chain_intact": problem is None,
-                        "chain_problem": problem[2] if problem else None})
-    return {"sha256": sha, "size": size, "matches": matches}
+        if offices is not None and cur.office not in offices:
+            continue
+        matches.append(_match(svc, c, cur, sha))
+    if not matches:
+        raise NotFound("content", f"sha256 {sha}", "no document has these bytes (even a one-byte change "
+                       "gives another hash); check that this is the file that was signed")
+    return {"sha256": sha, "size": size if size is not None else found[0][0].size, "matches": matches}
+
+
+def _match(svc: Session, c: files.Content, cur: store.Current, sha: str) -> dict:
+    """One document whose content version ``c`` has the bytes of ``sha``: who acted on them."""
+    tz, office_name = svc.place(cur.office)
+    wf = svc.engine(cur.workflow_name, cur.workflow_version).workflow
+    rows = list(files.chain_rows(svc.con, cur.id))
+    acted = [_step_view(svc, wf, r, tz) for r in rows if r[11] == sha and r[6] != "attach"]
+    problem = _first_problem(svc.chain_key(), cur.key, rows)
+    return {"key": cur.key, "title": cur.title, "office": cur.office, "office_name": office_name,
+            "division": cur.division, "state": cur.state, "final": cur.state in wf.final,
+            "content": _content_view(c, tz, svc), "current": cur.content_sha256 == sha,
+            "steps": acted, "chain_intact": problem is None, "chain_problem": problem[2] if problem else None}
 
 
 def _step_view(svc: Session, wf, r: tuple, tz: str) -> dict:

@@ -1,16 +1,19 @@
 """Evidence commands (PRODUCT.md section 9): ``attach``, ``download``, ``verify``, ``record`` and
 ``audit verify|checkpoint``. Each calls one use case of :mod:`ikuflow.app.evidence`.
 
-They work on the database (IKUFLOW_DATABASE_URL): with IKUFLOW_SERVER set they say so and stop,
-except where the API serves them (none yet: the evidence is checked where it is kept).
+With IKUFLOW_SERVER set, ``attach``, ``download``, ``verify`` (which sends only the file's
+SHA-256) and ``record`` go through the JSON API as the token's person (:mod:`ikuflow.cli.remote`);
+``audit`` works where the database and the secret key are, and says so otherwise.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
 
+from ikuflow.cli import remote
 from ikuflow.cli.common import INT_MAX, JSON_OPT, actor_of, as_option, at_option, clock, emit_json, plain, say, table
 
 EXAMPLES = {
@@ -40,13 +43,32 @@ def _service():
 
 def _local(command: str) -> None:
     """Refuse a command that works on the database when IKUFLOW_SERVER is set (exit 2)."""
-    import os
-
     if os.environ.get("IKUFLOW_SERVER", "").strip():
         from ikuflow.errors import UsageError
 
         raise UsageError(f"'ikuflow {command}' works where the database is, not through IKUFLOW_SERVER; run it "
                          "there (unset IKUFLOW_SERVER), or use the document's web page")
+
+
+def _remote(actor: str | None, at: str | None) -> "remote.Client | None":
+    """The API client when IKUFLOW_SERVER is set (--as and --at refused: the token says who,
+    the server keeps the clock), else None."""
+    api = remote.from_env()
+    if api is not None and actor is not None and not os.environ.get("IKUFLOW_USER"):
+        remote.refuse("--as", "the token says who acts; drop --as, or unset IKUFLOW_SERVER")
+    if api is not None and at is not None:
+        remote.refuse("--at", "the server keeps the clock; drop --at, or unset IKUFLOW_SERVER")
+    return api
+
+
+def _check_bytes(data: bytes, sha: str) -> None:
+    """The downloaded bytes are the ones the server named (IkuflowError otherwise)."""
+    import hashlib
+
+    if hashlib.sha256(data).hexdigest() != sha:
+        from ikuflow.errors import IkuflowError
+
+        raise IkuflowError("the downloaded bytes do not match the SHA-256 the server named; download again")
 
 
 def _write(path: str, data: bytes | str, force: bool = False) -> None:
@@ -80,11 +102,14 @@ def attach(key: str = typer.Argument(..., help="Document key, e.g. pacitan-sdmo-
     """Attach the document's file (its content), in draft only. The file is recognised by its
     bytes, kept by its SHA-256, and every later step records the content it acted on. Limit:
     IKUFLOW_MAX_CONTENT_MB (default 50). Exit 4 outside draft: send it back first."""
-    _local("attach")
-    from ikuflow.app.evidence import attach as do_attach, read_file
+    from ikuflow.app.evidence import attach as do_attach, clean_name, read_file
 
+    api = _remote(actor, at)
     data = read_file(file)
-    res = do_attach(_service(), key, data, file, actor_of(actor), clock(at))
+    if api is not None:
+        res = api.put_bytes(remote.document_path(key, "content"), data, {"name": clean_name(file)}, expect=dict)
+    else:
+        res = do_attach(_service(), key, data, file, actor_of(actor), clock(at))
     if as_json:
         emit_json(res)
         return
@@ -100,10 +125,24 @@ def download(key: str = typer.Argument(..., help="Document key, e.g. pacitan-sdm
                                         help="Where to write it ('-' for stdout); default its name, here."),
              force: bool = typer.Option(False, "--force", help="Overwrite FILE if it exists.")) -> None:
     """Get a version of the document's file back, its bytes checked against their SHA-256."""
-    _local("download")
     from ikuflow.app.evidence import download as do_download
 
-    info, data = do_download(_service(), key, version)
+    api = _remote(None, None)
+    if api is not None:
+        versions = api.get(remote.document_path(key, "content"), expect=list)
+        if not versions:
+            from ikuflow.errors import NotFound
+
+            raise NotFound("content of document", key, f"attach a file first: ikuflow attach {key} FILE")
+        info = versions[-1] if version is None else next((v for v in versions if v["version"] == version), None)
+        if info is None:
+            from ikuflow.errors import NotFound
+
+            raise NotFound("content version", str(version), f"{key} has versions 1 to {len(versions)}")
+        data, _ = api.get_bytes(remote.document_path(key, "content", str(info["version"])))
+        _check_bytes(data, info["sha256"])
+    else:
+        info, data = do_download(_service(), key, version)
     if output == "-":
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
@@ -119,10 +158,14 @@ def verify(file: str = typer.Argument(..., metavar="FILE", help="A file to check
     """Which document and content version FILE's bytes are, and who submitted, synchronized,
     approved and signed exactly that content, when (office time) and as whom. Exit 0 when it
     is known, 3 when no document has these bytes (even one byte off)."""
-    _local("verify")
-    from ikuflow.app.evidence import verify_file
+    from ikuflow.app.evidence import sha256_file, verify_file
 
-    res = verify_file(_service(), file)
+    api = _remote(None, None)
+    if api is not None:  # only the hash goes to the server
+        sha, size = sha256_file(file)
+        res = {**api.get(f"{remote.API}/content/{sha}", expect=dict), "size": size}
+    else:
+        res = verify_file(_service(), file)
     if as_json:
         emit_json(res)
         return
@@ -148,10 +191,10 @@ def record(key: str = typer.Argument(..., help="Document key, e.g. pacitan-sdmo-
            as_json: bool = JSON_OPT) -> None:
     """The signing record (lembar pengesahan): the document, its content's hash, size and name,
     every step with actor, acting for, channel, local time and chain hash, and how to check it."""
-    _local("record")
     from ikuflow.app.evidence import record as do_record, render_record
 
-    res = do_record(_service(), key)
+    api = _remote(None, None)
+    res = api.get(remote.document_path(key, "record"), expect=dict) if api else do_record(_service(), key)
     if html:
         _write(html, render_record(res), force)
     if as_json:

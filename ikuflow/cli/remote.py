@@ -1,5 +1,6 @@
 """The remote CLI: with ``IKUFLOW_SERVER`` and ``IKUFLOW_TOKEN`` set, ``status``, ``list``,
-``history``, ``overdue``, ``report`` and ``advance`` ask the JSON API of ``ikuflow web``
+``history``, ``overdue``, ``report``, ``advance``, ``attach``, ``download``, ``verify`` and
+``record`` ask the JSON API of ``ikuflow web``
 instead of opening a database, as the person the token names.
 
 The API answers with the dicts the local use cases return, so the commands print them with the
@@ -95,7 +96,18 @@ class Client:
         """POST ``json`` to ``path``; an answer that is not an ``expect`` is exit 1."""
         return self._request("POST", path, expect, json=json or {})
 
-    def _request(self, method: str, path: str, expect: type, **kw: Any) -> Any:
+    def put_bytes(self, path: str, data: bytes, params: dict, expect: type = object) -> Any:
+        """PUT ``data`` as the request body to ``path`` with the query ``params``."""
+        return self._request("PUT", path, expect, params=params, content=data,
+                             headers={"content-type": "application/octet-stream"})
+
+    def get_bytes(self, path: str) -> tuple[bytes, dict]:
+        """GET a file at ``path``: its bytes and the answer's headers (an error is raised as for
+        JSON requests)."""
+        res = self._request("GET", path, object, raw=True)
+        return res.content, dict(res.headers)
+
+    def _request(self, method: str, path: str, expect: type, raw: bool = False, **kw: Any) -> Any:
         import httpx
 
         # a server behind a path prefix (https://host/ikuflow) keeps it: the path is appended
@@ -114,6 +126,8 @@ class Client:
             raise IkuflowError(f"cannot talk to IKUFLOW_SERVER {self.server}: {_reason(exc)}; "
                                "is 'ikuflow web' running there?") from None
         body = _json(res)
+        if raw and res.is_success and body is _NOT_JSON:
+            return res
         if res.is_success and body is not _NOT_JSON:
             if not isinstance(body, expect):  # (another route answered: the CLI would misprint it)
                 raise IkuflowError(f"IKUFLOW_SERVER {self.server} answered {method} {path} with a JSON "

@@ -8,13 +8,17 @@ from __future__ import annotations
 import json
 from typing import Any, Optional
 
+from urllib.parse import quote
+
 from fastapi import APIRouter, Body, Query, Request
+from fastapi import Path as FPath
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from ikuflow.app import access
 from ikuflow.app.tokens import authenticate
 from ikuflow.errors import IkuflowError, NotFound, UsageError
+from ikuflow.web.common import error_body
 
 
 #: the bounds the CLI puts on the same values (``--if-version``, ``--year``): what the database can hold
@@ -107,6 +111,70 @@ async def fire(request: Request, key: str, event: str, body: Optional[EventBody]
     now = svc.status(key)
     return _json({**now, "event": done["event"], "from": done["from"], "acting_for": done["acting_for"],
                   "notified": done["notified"]})
+
+
+# --- evidence (PRODUCT.md section 9) --------------------------------------------------------------
+@router.get("/documents/{key}/content", summary="A document's content versions, oldest first")
+async def content_versions(request: Request, key: str) -> Response:
+    """Every version of the document's file: name, size, kind, SHA-256, who attached it and when."""
+    from ikuflow.app import evidence
+
+    access.document_status(_svc(request), _person(request), key)
+    return _json(evidence.content_versions(_svc(request), key))
+
+
+@router.get("/documents/{key}/content/{version}", summary="The bytes of a content version, as `ikuflow download`")
+async def content_bytes(request: Request, key: str, version: int = FPath(ge=1, le=2**31 - 1)) -> Response:
+    """The file itself (its media type; its SHA-256 in ``X-Content-SHA256``)."""
+    from ikuflow.app import evidence
+
+    access.document_status(_svc(request), _person(request), key)
+    info, data = evidence.download(_svc(request), key, version)
+    return Response(data, media_type=info["media_type"], headers={
+        "content-disposition": f"attachment; filename*=UTF-8''{quote(info['name'], safe='')}",
+        "x-content-sha256": info["sha256"], "x-content-version": str(info["version"])})
+
+
+@router.put("/documents/{key}/content", summary="Attach the document's file (the request body), as `ikuflow attach`")
+async def attach(request: Request, key: str,
+                 name: str = Query(..., min_length=1, max_length=1000, description="The file's name.")) -> Response:
+    """Attach the request body (a PDF, DOCX, XLSX or ODT, judged by its bytes) as the token's
+    person (channel ``api``), in draft only (409 elsewhere); a body over the limit is 413."""
+    from ikuflow.app import evidence
+
+    svc, p = _svc(request), _person(request)
+    access.document_status(svc, p, key)
+    limit = evidence.max_bytes()
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
+        return JSONResponse(error_body(2, f"the file has {int(length) / 1048576:,.1f} MB; the limit is "
+                                          f"{limit // 1048576} MB: make it smaller"), 413)
+    data = bytearray()
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > limit:
+            return JSONResponse(error_body(2, f"the file is larger than {limit // 1048576} MB, the limit: make "
+                                              "it smaller"), 413)
+    return _json(evidence.attach(svc, key, bytes(data), name, p.email, channel="api"))
+
+
+@router.get("/documents/{key}/record", summary="The signing record, as `ikuflow record --json`")
+async def record(request: Request, key: str) -> Response:
+    """The signing record (lembar pengesahan): content, every step with its chain hash."""
+    from ikuflow.app import evidence
+
+    access.document_status(_svc(request), _person(request), key)
+    return _json(evidence.record(_svc(request), key))
+
+
+@router.get("/content/{sha256}", summary="Which documents have bytes of this SHA-256, as `ikuflow verify --json`")
+async def verify(request: Request, sha256: str) -> Response:
+    """The documents (among those the person sees) whose content has these bytes, and who
+    acted on exactly them; 404 when none has."""
+    from ikuflow.app import evidence
+
+    p = _person(request)
+    return _json(evidence.verify_hash(_svc(request), sha256, offices=p.offices))
 
 
 @router.get("/overdue", summary="What is overdue, most overdue first, as `ikuflow overdue --json`")
