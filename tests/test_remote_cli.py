@@ -222,7 +222,9 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log.open("w")
         exe = Path(sys.executable).with_name("ikuflow")
-        env = {**os.environ, "IKUFLOW_SECRET_KEY": SECRET}
+        env = dict(os.environ)
+        # the secret key of the test's own steps too: one history chain, whichever door a step took
+        env["IKUFLOW_SECRET_KEY"] = os.environ.get("IKUFLOW_SECRET_KEY") or SECRET
         env.pop("IKUFLOW_SERVER", None)
         self.proc = subprocess.Popen([str(exe), "web", "--host", "127.0.0.1", "--port", str(self.port)],
                                      stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -420,3 +422,40 @@ def test_a_bad_or_revoked_token_is_refused_with_exit_2(cli, server, season):
     r = cli("status", KEY, env={**env, "IKUFLOW_TOKEN": tok[OTHER_CHAIR]})
     assert r.exit_code == 3 and f"unknown document '{KEY}'" in r.stderr, r.stderr
     assert json.loads(cli("status", KEY, "--json").stdout)["version"] == 0
+
+
+def test_attach_download_verify_and_record_through_the_api_are_the_local_ones(cli, server, season, tmp_path):
+    """Through IKUFLOW_SERVER the evidence commands act as the token's person: attach is the
+    local attach (channel api, the same refusals), download gets the exact bytes, verify sends
+    only the hash and prints what it prints locally, record is the local record; audit stays
+    where the database is."""
+    tok = tokens(cli, COORD, SECR, OTHER_CHAIR)
+    pdf = tmp_path / "IKU SDMO 2026.pdf"
+    pdf.write_bytes(b"%PDF-1.4\n% remote\n%%EOF\n")
+    env = {"IKUFLOW_SERVER": server.url, "IKUFLOW_TOKEN": tok[COORD]}
+    r = cli("attach", KEY, str(pdf), "--json", env=env)
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["content"]["name"] == "IKU SDMO 2026.pdf"
+    hist = json.loads(cli("history", KEY, "--json").stdout)
+    assert (hist[-1]["event"], hist[-1]["actor"], hist[-1]["channel"]) == ("attach", COORD, "api")
+    # refusals are the local ones: not a PDF (2), --at (2), a document past draft (4)
+    (tmp_path / "x.pdf").write_text("plain text")
+    assert cli("attach", KEY, str(tmp_path / "x.pdf"), env=env).exit_code == 2
+    assert cli("attach", KEY, str(pdf), "--at", "2026-01-20", env=env).exit_code == 2
+    r = cli("attach", "pacitan-hukum-2026", str(pdf), env={**env, "IKUFLOW_TOKEN": tok[SECR]})
+    assert r.exit_code == 4 and "send it back first" in r.stderr
+    out = tmp_path / "back.pdf"
+    r = cli("download", KEY, "-o", str(out), env=env)
+    assert r.exit_code == 0 and out.read_bytes() == pdf.read_bytes(), r.stderr
+    local, remote = same(cli, server.url, tok[COORD], "verify", str(out), "--json")
+    assert local.exit_code == 0 and json.loads(remote.stdout)["matches"][0]["key"] == KEY
+    # another office's person: no document of theirs has these bytes
+    r = cli("verify", str(out), env={**env, "IKUFLOW_TOKEN": tok[OTHER_CHAIR]})
+    assert r.exit_code == 3
+    rec = cli("record", KEY, "--json", env=env)
+    assert rec.exit_code == 0, rec.stderr
+    here = json.loads(cli("record", KEY, "--json").stdout)
+    assert without(json.loads(rec.stdout), "generated", "generated_local") == \
+        without(here, "generated", "generated_local") and here["chain_intact"]
+    r = cli("audit", "verify", env=env)
+    assert r.exit_code == 2 and "where the database is" in r.stderr
