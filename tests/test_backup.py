@@ -36,6 +36,28 @@ def test_backup_copies_everything_owner_only_and_never_overwrites(svc, doc, tmp_
     assert not list(tmp_path.glob(".*.partial"))
 
 
+@pytest.mark.backends("sqlite")
+def test_backup_copies_the_documents_files_and_the_copy_downloads_and_verifies_them(svc, doc, tmp_path):
+    """The content folder beside the database goes with the backup (FILE.files, owner-only):
+    restored, the copy gives the same bytes back and verify names the same signers."""
+    from ikuflow.app.evidence import attach
+
+    pdf = b"%PDF-1.4\n% backup\n%%EOF\n"
+    attach(svc, doc, pdf, "iku.pdf", COORD, at=utc("2026-01-18T10:00+07:00"))
+    svc.advance(doc, "submit", COORD, at=utc("2026-01-19T10:00+07:00"))
+    target = tmp_path / "copy.db"
+    p = run_ikuflow("backup", str(target), "--json")
+    assert p.returncode == 0 and json.loads(p.stdout)["content_files"] == 1, p.stdout + p.stderr
+    [copied] = (tmp_path / "copy.db.files").glob("*/*")
+    assert copied.read_bytes() == pdf and stat.S_IMODE(copied.stat().st_mode) == 0o600
+    env = {"IKUFLOW_DATABASE_URL": f"sqlite:///{target}"}
+    out = tmp_path / "back.pdf"
+    q = run_ikuflow("download", doc, "-o", str(out), env=env)
+    assert q.returncode == 0 and out.read_bytes() == pdf, q.stderr
+    v = run_ikuflow("verify", str(out), "--json", env=env)
+    assert v.returncode == 0 and [s["event"] for s in json.loads(v.stdout)["matches"][0]["steps"]] == ["submit"]
+
+
 @pytest.mark.backends("postgresql")
 def test_backup_of_postgresql_points_to_pg_dump_without_the_password(directory, tmp_path, cli, monkeypatch):
     import os

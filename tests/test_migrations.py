@@ -111,7 +111,8 @@ def test_init_upgrades_a_database_of_the_previous_schema_and_loses_nothing(datab
     assert "upgraded" in p.stdout and "0001 -> 0009" in p.stdout
 
     con = db()
-    added = {"history": ("version", "channel"), "document": ("queue_id", "tick_slot")}  # by 0002, 0004, 0005, 0007
+    added = {"history": ("version", "channel", "content_sha256", "chain"),  # by 0002, 0004, 0005, 0007, 0009
+             "document": ("queue_id", "tick_slot", "content_sha256", "chain")}
     after = {t: dump(con, t, skip=added.get(t, ())) for t in TABLES}
     # the steps of earlier releases came through the command line or the Python API
     assert {r[0] for r in con.execute("SELECT channel FROM history").fetchall()} == {"cli"}
@@ -141,7 +142,19 @@ def test_init_upgrades_a_database_of_the_previous_schema_and_loses_nothing(datab
     slots = con.execute("SELECT key, tick_slot FROM document ORDER BY id").fetchall()
     assert slots == [(k, tick_slot(k)) for k in ("pacitan-sdmo-2026", "pacitan-hukum-2026")]
     assert [r[0] for r in con.execute("SELECT slot FROM tick_slot ORDER BY slot")] == list(range(TICK_SLOTS))
+    # 0009 chained every row there was, under the secret key: the audit finds every chain intact,
+    # each document's head is its last row's chain, and a row changed since is caught
+    heads = con.execute("SELECT d.chain = (SELECT h.chain FROM history h WHERE h.document_id = d.id"
+                        " ORDER BY h.version DESC LIMIT 1) FROM document d").fetchall()
+    assert [bool(h) for (h,) in heads] == [True, True]
     con.close()
+    p = run_ikuflow("audit", "verify")
+    assert p.returncode == 0 and "2 document(s), 7 row(s)" in p.stdout, p.stdout + p.stderr
+    con = db()
+    con.execute("UPDATE history SET comment = 'Sudah sesuai' WHERE comment = 'Mohon diperbaiki'")
+    con.close()
+    p = run_ikuflow("audit", "verify")
+    assert p.returncode == 1 and "pacitan-sdmo-2026: version 2" in p.stderr, p.stderr
     assert schema_diff(database_url) == []
 
 

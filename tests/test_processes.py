@@ -3,6 +3,7 @@ and the README's demo."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -119,9 +120,19 @@ def test_readme_demo_walks_a_document_to_signed(tmp_path):
     state = con.execute("SELECT state, id FROM document WHERE key = ?", (KEY,)).fetchone()
     assert state[0] == "signed"
     events = [r[0] for r in con.execute("SELECT event FROM history WHERE document_id = ? ORDER BY id", (state[1],))]
-    assert events == ["create", "submit", "synchronize", "approve", "sign"]
+    assert events == ["create", "attach", "submit", "synchronize", "approve", "sign"]
     q = run_ikuflow("history", KEY, "--json", env={"IKUFLOW_DATABASE_URL": f"sqlite:///{tmp_path / 'd' / 'ikuflow.db'}"})
-    assert len(json.loads(q.stdout)) == 5
+    assert len(json.loads(q.stdout)) == 6
+    # the evidence: the signed file's record, its download verified with its signers, every chain intact
+    signed = tmp_path / "d" / "IKU-SDMO-Pacitan-2026-ditandatangani.pdf"
+    assert signed.read_bytes().startswith(b"%PDF-") and (tmp_path / "d" / "lembar-pengesahan.html").exists()
+    sha = hashlib.sha256(signed.read_bytes()).hexdigest()
+    assert f"check with │ ikuflow verify FILE (sha256 {sha})" in p.stdout
+    assert "history chain: intact" in p.stdout and "every history chain is intact: 1 document(s)" in p.stdout
+    v = run_ikuflow("verify", str(signed), "--json",
+                    env={"IKUFLOW_DATABASE_URL": f"sqlite:///{tmp_path / 'd' / 'ikuflow.db'}"})
+    assert v.returncode == 0 and [(s["event"], s["actor"].split("@")[0]) for s in json.loads(v.stdout)["matches"][0]["steps"]] \
+        == [("submit", "sri.wahyuni"), ("synchronize", "budi.santoso"), ("approve", "ahmad.fauzi"), ("sign", "ahmad.fauzi")]
 
 
 @pytest.mark.backends("sqlite")

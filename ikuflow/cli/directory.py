@@ -96,18 +96,23 @@ def init(as_json: bool = JSON_OPT) -> None:
 
 def backup(file: Path = typer.Argument(..., metavar="FILE", help="The new backup file (never overwritten)."),
            as_json: bool = JSON_OPT) -> None:
-    """Copy the SQLite database to FILE while ikuflow keeps running (SQLite's online backup).
+    """Copy the SQLite database to FILE while ikuflow keeps running (SQLite's online backup), and
+    its documents' files (the folder DATABASE.files) to FILE.files.
 
     The copy is checked (PRAGMA quick_check) and appears under FILE only when complete.
-    Restore by stopping ikuflow and copying FILE over the database. For PostgreSQL use pg_dump.
+    Restore by stopping ikuflow and copying FILE over the database and FILE.files over
+    DATABASE.files. For PostgreSQL use pg_dump (the files are in the database there).
     """
-    from ikuflow.store.db import backup as do_backup
+    from ikuflow.store.content import copy_files
+    from ikuflow.store.db import backup as do_backup, database_url, sqlite_path
 
     res = do_backup(file)
+    res["content_files"] = copy_files(sqlite_path(database_url()), res["backup"])
     if as_json:
         emit_json(res)
     else:
-        say(f"backed up {res['documents']} document(s) to {res['backup']} ({res['bytes']:,} bytes)")
+        say(f"backed up {res['documents']} document(s) to {res['backup']} ({res['bytes']:,} bytes)"
+            + (f" and {res['content_files']} content file(s) to {res['backup']}.files" if res["content_files"] else ""))
 
 
 @office_app.command("add", epilog="Examples: ikuflow office add pacitan --name \"Bawaslu Kabupaten "

@@ -91,6 +91,33 @@ def blobs(con: Any) -> Blobs:
     return FileBlobs(Path(os.path.abspath(con.path) + ".files"))
 
 
+def copy_files(database: str, backup: str) -> int:
+    """Copy the content folder of the SQLite database file ``database`` to the one of its backup
+    ``backup`` (``backup.files``), owner-only; how many files were copied. Called after the
+    database was copied: a file is written before the row that names it and never removed, so
+    every content row of the copy has its file."""
+    import shutil
+
+    src, dst = Path(os.path.abspath(database) + ".files"), Path(os.path.abspath(backup) + ".files")
+    if not src.is_dir():
+        return 0
+    n = 0
+    try:
+        for path in sorted(src.glob("??/*")):
+            if path.name.startswith("."):  # a file being written now: its row is not in the copy
+                continue
+            target = dst / path.parent.name / path.name
+            target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if not target.exists():
+                shutil.copyfile(path, target)
+                os.chmod(target, 0o600)
+                n += 1
+    except OSError as exc:
+        raise IkuflowError(f"cannot copy the content files to {dst}: {exc.strerror or exc}; the database "
+                           f"copy {backup} is complete, the files are not: free space and run the backup again") from None
+    return n
+
+
 def in_transaction(con: Any) -> bool:
     """Whether :func:`blobs` writes inside the database's transaction (else before it)."""
     return dialect(con) == "postgresql"
