@@ -2,7 +2,8 @@
 document and people some bytes are (verify), the history chain's audit and checkpoint, and the
 signing record (lembar pengesahan).
 
-What each proves is in :mod:`ikuflow.evidence` (the chain) and docs/evidence.md.
+What each proves, and what it does not, is in :mod:`ikuflow.evidence` (the chain) and the user
+guide (docs/guide-en.md, docs/guide-id.md: section 11).
 """
 
 from __future__ import annotations
