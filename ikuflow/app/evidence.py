@@ -239,7 +239,7 @@ def _match(svc: Session, c: files.Content, cur: store.Current, sha: str) -> dict
     wf = svc.engine(cur.workflow_name, cur.workflow_version).workflow
     rows = list(files.chain_rows(svc.con, cur.id))
     acted = [_step_view(svc, wf, r, tz) for r in rows if r[11] == sha and r[6] != "attach"]
-    problem = _first_problem(svc.chain_key(), cur.key, rows)
+    problem = _first_problem(svc.chain_key(), cur.key, rows, (cur.content_sha256, cur.chain))
     return {"key": cur.key, "title": cur.title, "office": cur.office, "office_name": office_name,
             "division": cur.division, "state": cur.state, "final": cur.state in wf.final,
             "content": _content_view(c, tz, svc), "current": cur.content_sha256 == sha,
@@ -260,19 +260,26 @@ def _step_view(svc: Session, wf, r: tuple, tz: str) -> dict:
 
 
 # --- the chain: audit and checkpoint ---------------------------------------------------------------
-def _first_problem(secret: bytes, key: str, rows) -> tuple[int, int, str] | None:
+def _first_problem(secret: bytes, key: str, rows, head: tuple[str | None, str | None] | None = None
+                   ) -> tuple[int | None, int, str] | None:
     """The first row of one document's history (rows of chain_rows) that breaks its chain, as
-    (history id, version, what is wrong), or None."""
-    previous = GENESIS
+    (history id, version, what is wrong), or None; with the document row's ``head`` (its
+    content hash and chain head), also whether that row agrees with its history's last row."""
+    previous, content = GENESIS, None
     for n, r in enumerate(rows):
-        found = _check(secret, key, n, previous, r)
+        found = _check(secret, key, n, previous, content, r)
         if found:
             return found
-        previous = r[12]
+        previous, content = r[12], r[11]
+    if head is not None and rows:
+        return _disagrees(head, rows[-1])
     return None
 
 
-def _check(secret: bytes, key: str, n: int, previous: str, r: tuple) -> tuple[int, int, str] | None:
+def _check(secret: bytes, key: str, n: int, previous: str, content: str | None,
+           r: tuple) -> tuple[int, int, str] | None:
+    """What is wrong with row ``r``, the ``n``-th of a document, after a row whose chain and
+    content are ``previous`` and ``content``; None when nothing is."""
     version = r[2]
     if version != n:
         if version > n:
@@ -284,6 +291,21 @@ def _check(secret: bytes, key: str, n: int, previous: str, r: tuple) -> tuple[in
             return r[0], version, "it has no chain hash: written around ikuflow"
         return r[0], version, ("its chain hash does not match: the row was changed, inserted, or moved "
                                "here from another document")
+    if n and r[11] != content and r[6] != "attach":
+        return r[0], version, (f"its step acted on content {str(r[11])[:12]}... where the row before had "
+                               f"{str(content)[:12]}..., with no attach between: the content was swapped "
+                               "outside ikuflow")
+    return None
+
+
+def _disagrees(head: tuple[str | None, str | None], last: tuple) -> tuple[int | None, int, str] | None:
+    """Whether the document row (its content hash and chain head) disagrees with its last
+    history row: content or a head set outside ikuflow."""
+    if head[0] != last[11]:
+        return None, last[2], ("the document's current content is not the content of its last step: "
+                               "changed outside ikuflow")
+    if head[1] != last[12]:
+        return None, last[2], "the document's chain head is not its last row's: changed outside ikuflow"
     return None
 
 
@@ -293,9 +315,10 @@ def audit(svc: Session, checkpoint: dict | None = None) -> dict:
     (:func:`read_checkpoint`) it also names documents whose history lost rows from its end, or
     was rewritten up to its checkpointed head, or that are gone."""
     secret = svc.chain_key()
-    keys = files.document_keys(svc.con)
+    docs = files.document_heads(svc.con)
+    keys = {i: d[0] for i, d in docs.items()}
     want = {} if checkpoint is None else checkpoint["documents"]
-    heads, broken, rows_seen = _walk(secret, keys, files.chain_rows(svc.con), want)
+    heads, broken, rows_seen = _walk(secret, docs, files.chain_rows(svc.con), want)
     for doc_id in keys.keys() - heads.keys():  # a document whose every row is gone
         broken.append({"key": keys[doc_id], "history_id": None, "version": 0,
                        "problem": "it has no history rows at all (removed)"})
@@ -326,38 +349,49 @@ def _first_per_document(broken: list[dict]) -> list[dict]:
     return [out[k] for k in sorted(out)]
 
 
-def _walk(secret: bytes, keys: dict[int, str], rows, want: dict) -> tuple[dict, list[dict], int]:
-    """One pass over every history row, by document and version: per document id (rows, chain
-    head, its chain after as many rows as ``want`` holds for its key), the first bad row of each
-    broken document, and how many rows were read. The hot loop of ``audit verify``."""
+def _walk(secret: bytes, docs: dict[int, tuple[str, str | None, str | None]], rows,
+          want: dict) -> tuple[dict, list[dict], int]:
+    """One pass over every history row, by document and version (``docs``: id -> key, current
+    content, chain head): per document id (rows, chain head, its chain after as many rows as
+    ``want`` holds for its key), the first bad row of each broken document, and how many rows
+    were read. The hot loop of ``audit verify``."""
     heads: dict[int, tuple[int, str, str | None]] = {}
     broken: list[dict] = []
-    doc, key, previous, n, bad, at_mark, mark = None, "", GENESIS, 0, False, None, -1
+    doc, key, previous, content, n, bad, at_mark, mark, last = None, "", GENESIS, None, 0, False, None, -1, None
     seen = 0
     digest, enc = hmac.digest, canonical
+
+    def close() -> None:
+        heads[doc] = (n, previous, at_mark)
+        if not bad and doc in docs:
+            found = _disagrees(docs[doc][1:], last)
+            if found is not None:
+                broken.append({"key": key, "history_id": found[0], "version": found[1], "problem": found[2]})
+
     for r in rows:
         seen += 1
         if r[1] != doc:
             if doc is not None:
-                heads[doc] = (n, previous, at_mark)
-            doc, previous, n, bad, at_mark = r[1], GENESIS, 0, False, None
-            key = keys.get(doc, "")
+                close()
+            doc, previous, content, n, bad, at_mark = r[1], GENESIS, None, 0, False, None
+            key = docs[doc][0] if doc in docs else ""
             mark = want[key][0] if key in want else -1
         if not bad:
-            if r[2] == n and r[12] is not None \
+            if r[2] == n and r[12] is not None and (r[11] == content or not n or r[6] == "attach") \
                     and r[12] == digest(secret, previous.encode() + b"\n" + enc(key, *r[2:12]), "sha256").hex():
-                previous = r[12]
+                previous, content = r[12], r[11]
             else:
-                found = _check(secret, key, n, previous, r)
+                found = _check(secret, key, n, previous, content, r)
                 if found is not None:
                     bad = True
                     broken.append({"key": key, "history_id": found[0], "version": found[1], "problem": found[2]})
                     previous = ""
         n += 1
+        last = r
         if n == mark:
             at_mark = previous if not bad else None
     if doc is not None:
-        heads[doc] = (n, previous, at_mark)
+        close()
     return heads, broken, seen
 
 
@@ -366,8 +400,9 @@ def checkpoint(svc: Session, at: datetime | None = None) -> dict:
     the server. Only an intact history is checkpointed: Conflict (exit 6) naming the first
     broken document otherwise (run ``ikuflow audit verify``)."""
     secret = svc.chain_key()
-    keys = files.document_keys(svc.con)
-    heads, broken, rows = _walk(secret, keys, files.chain_rows(svc.con), {})
+    docs = files.document_heads(svc.con)
+    keys = {i: d[0] for i, d in docs.items()}
+    heads, broken, rows = _walk(secret, docs, files.chain_rows(svc.con), {})
     if broken:
         b = broken[0]
         raise Conflict(f"the history of {b['key']} is broken at version {b['version']} ({b['problem']}); "
@@ -451,7 +486,7 @@ def record(svc: Session, key: str, at: datetime | None = None) -> dict:
     tz, office_name = svc.place(cur.office)
     wf = svc.engine(cur.workflow_name, cur.workflow_version).workflow
     rows = list(files.chain_rows(svc.con, cur.id))
-    problem = _first_problem(svc.chain_key(), key, rows)
+    problem = _first_problem(svc.chain_key(), key, rows, (cur.content_sha256, cur.chain))
     content = current_content(svc, cur)
     st = wf.states[cur.state]
     return {"key": key, "title": cur.title, "office": cur.office, "office_name": office_name,
@@ -476,5 +511,6 @@ def render_record(data: dict) -> str:
 def verify_chain(svc: Session, key: str) -> dict[str, Any]:
     """Whether one document's chain is intact, and its first bad row if not."""
     cur = _document(svc, key)
-    problem = _first_problem(svc.chain_key(), key, list(files.chain_rows(svc.con, cur.id)))
+    problem = _first_problem(svc.chain_key(), key, list(files.chain_rows(svc.con, cur.id)),
+                             (cur.content_sha256, cur.chain))
     return {"key": key, "intact": problem is None, "problem": None if problem is None else problem[2]}

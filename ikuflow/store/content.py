@@ -192,11 +192,7 @@ def chain_rows(con: Any, doc_id: int | None = None) -> Iterator[tuple]:
         yield from rows
 
 
-def document_keys(con: Any) -> dict[int, str]:
-    """Every document: id -> key."""
-    return dict(con.execute("SELECT id, key FROM document"))
+def document_heads(con: Any) -> dict[int, tuple[str, str | None, str | None]]:
+    """Every document: id -> (key, current content hash, chain head)."""
+    return {i: (k, c, h) for i, k, c, h in con.execute("SELECT id, key, content_sha256, chain FROM document")}
 
-
-def document_ids(con: Any) -> dict[str, int]:
-    """Every document: key -> id."""
-    return {k: i for i, k in con.execute("SELECT id, key FROM document")}
