@@ -179,7 +179,7 @@ def test_every_field_example_is_one_line_of_yaml_naming_the_field():
 
 
 # --- (d) every command the user guide quotes exists, with the options it shows --------------------
-GROUPS = ("workflow", "office", "division", "person", "outbox")
+GROUPS = ("workflow", "office", "division", "person", "outbox", "token", "audit")
 
 
 def guide_commands(text: str) -> list[str]:

@@ -361,18 +361,18 @@ def _walk(secret: bytes, docs: dict[int, tuple[str, str | None, str | None]], ro
     seen = 0
     digest, enc = hmac.digest, canonical
 
-    def close() -> None:
-        heads[doc] = (n, previous, at_mark)
-        if not bad and doc in docs:
-            found = _disagrees(docs[doc][1:], last)
+    def close(doc_id: int, last_row: tuple) -> None:
+        heads[doc_id] = (n, previous, at_mark)
+        if not bad and doc_id in docs:
+            found = _disagrees(docs[doc_id][1:], last_row)
             if found is not None:
                 broken.append({"key": key, "history_id": found[0], "version": found[1], "problem": found[2]})
 
     for r in rows:
         seen += 1
         if r[1] != doc:
-            if doc is not None:
-                close()
+            if doc is not None and last is not None:
+                close(doc, last)
             doc, previous, content, n, bad, at_mark = r[1], GENESIS, None, 0, False, None
             key = docs[doc][0] if doc in docs else ""
             mark = want[key][0] if key in want else -1
@@ -390,8 +390,8 @@ def _walk(secret: bytes, docs: dict[int, tuple[str, str | None, str | None]], ro
         last = r
         if n == mark:
             at_mark = previous if not bad else None
-    if doc is not None:
-        close()
+    if doc is not None and last is not None:
+        close(doc, last)
     return heads, broken, seen
 
 

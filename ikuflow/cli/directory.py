@@ -89,7 +89,8 @@ def init(as_json: bool = JSON_OPT) -> None:
         + (f" (new versions: {', '.join(res['workflows_loaded'])})" if res["workflows_loaded"] else ""))
     if res["secret_key_created"]:
         say(f"secret key: generated {res['secret_key']} (owner-only); it signs e-mail links and web "
-            "sessions: keep it, and give every 'ikuflow web' node the same one")
+            "sessions and keys the history chain: keep it, and a copy apart from the backups, and give "
+            "every 'ikuflow web' node the same one")
     else:
         say(f"secret key: {res['secret_key']}")
 

@@ -271,16 +271,16 @@ def status(ctx: typer.Context, key: str = typer.Argument(..., help="Document key
             ("due", due),
             ("must act", who or ("-" if res["final"] else "nobody is assigned: add the role with 'ikuflow person add'")),
             ("next events", ", ".join(res["allowed_events"]) or "-"),
-            ("content", _content_line(res.get("content"))),
+            ("content", _content_line(res.get("content"), res["state"] == "draft")),
             ("version", str(res["version"])),
             ("workflow", f"{res['workflow']} v{res['workflow_version']}")]
     table(None, ["", ""], rows)
 
 
-def _content_line(c: dict | None) -> str:
+def _content_line(c: dict | None, draft: bool) -> str:
     """The current content of a document for ``status``."""
     if not c:
-        return "none attached (ikuflow attach KEY FILE, in draft)"
+        return "none attached" + (" (ikuflow attach KEY FILE, in draft)" if draft else "")
     return (f"{c['name']} ({c['kind'].upper()}, {c['size']:,} bytes, version {c['version']}), sha256 "
             f"{c['sha256']}, attached by {c['attached_by']} on {c['attached_local']}")
 

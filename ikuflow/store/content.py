@@ -45,7 +45,8 @@ class FileBlobs:
             return
         part = path.with_name(f".{sha256}.{os.getpid()}.part")
         try:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self.folder.mkdir(mode=0o700, exist_ok=True)  # (mkdir's parents would get the umask's mode)
+            path.parent.mkdir(mode=0o700, exist_ok=True)
             fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
@@ -107,7 +108,8 @@ def copy_files(database: str, backup: str) -> int:
             if path.name.startswith("."):  # a file being written now: its row is not in the copy
                 continue
             target = dst / path.parent.name / path.name
-            target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            dst.mkdir(mode=0o700, exist_ok=True)
+            target.parent.mkdir(mode=0o700, exist_ok=True)
             if not target.exists():
                 shutil.copyfile(path, target)
                 os.chmod(target, 0o600)
