@@ -18,6 +18,7 @@ with ``%PDF-``; DOCX and XLSX are ZIP packages with ``[Content_Types].xml`` and 
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import io
 import json
@@ -40,7 +41,19 @@ KINDS = {
 _ODT = b"application/vnd.oasis.opendocument.text"
 
 
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+def _unserializable(value: object) -> object:
+    raise TypeError(f"a history field of type {type(value).__name__} has no canonical form")
+
+
+_make = getattr(json.encoder, "c_make_encoder", None)  # json's C encoder (None without the accelerator)
+#: made once here: JSONEncoder.encode makes one per call, a third of the time of a canonical row
+_c_encoder = None if _make is None else _make(None, _unserializable, json.encoder.encode_basestring, None,
+                                              ":", ",", False, False, True)
+_py_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _encode(value: list) -> str:
+    return _py_encode(value) if _c_encoder is None else "".join(_c_encoder(value, 0))
 
 
 def _text(value: object) -> object:
@@ -67,6 +80,26 @@ def chain_key(secret: bytes) -> bytes:
 def link(secret: bytes, previous: str, row: bytes) -> str:
     """The chain hash of a row whose canonical bytes are ``row``, after the chain ``previous``."""
     return hmac.digest(secret, previous.encode("ascii") + b"\n" + row, "sha256").hex()
+
+
+class Mac:
+    """HMAC-SHA256 under one key with its inner and outer SHA-256 states computed once (RFC 2104):
+    the digests of :func:`hmac.digest`, at half its cost per message, for the audit's rows."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) > 64:
+            key = hashlib.sha256(key).digest()
+        block = key.ljust(64, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in block))
+
+    def hex(self, message: bytes) -> str:
+        """The HMAC of ``message``, in hex."""
+        inner = self._inner.copy()
+        inner.update(message)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()
 
 
 def chained(secret: bytes, key: str, previous: str | None, step: S) -> S:

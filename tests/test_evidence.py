@@ -712,3 +712,29 @@ def test_record_page_in_headless_chromium(signed, cli, browser, tmp_path):  # no
     assert width >= 800 and height >= 600
     colours = {line[i:i + 3] for line in lines for i in range(0, width * bpp, bpp * 7)}
     assert len(colours) > 2, colours
+
+
+# --- the audit's fast paths compute exactly the reference bytes and digests -----------------------
+@pytest.mark.no_database
+def test_the_fast_hmac_and_the_c_encoder_give_the_reference_digests_and_bytes():
+    """``Mac`` (precomputed HMAC states) equals hmac.digest for keys short and long and any
+    message; ``canonical`` (json's C encoder made once) equals json.dumps of the same fields."""
+    import hmac as std_hmac
+    import json as std_json
+
+    from hypothesis import given, settings, strategies as st
+
+    from ikuflow.evidence import Mac, canonical
+
+    text = st.one_of(st.none(), st.text(st.characters(blacklist_categories=("Cs",)), max_size=40))
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.binary(min_size=1, max_size=130), st.binary(max_size=300),
+           st.tuples(st.text(max_size=20), st.integers(0, 2**40), text, st.text(max_size=30), text,
+                     st.text(max_size=12), text, st.text(max_size=12), text, st.text(max_size=4), text))
+    def check(key, message, row):
+        assert Mac(key).hex(message) == std_hmac.digest(key, message, "sha256").hex()
+        assert canonical(*row) == std_json.dumps(list(row), ensure_ascii=False,
+                                                 separators=(",", ":")).encode("utf-8")
+
+    check()

@@ -20,7 +20,7 @@ from typing import Any
 from ikuflow.app.session import CREATE_ROLES, Session, check_channel, who
 from ikuflow.calendar import fmt_local, iso_local, now_utc
 from ikuflow.errors import Conflict, IkuflowError, NotAllowed, NotFound, RoleMissing, UsageError
-from ikuflow.evidence import GENESIS, KINDS, canonical, chained, kind_of, link
+from ikuflow.evidence import GENESIS, KINDS, Mac, canonical, chained, kind_of, link
 from ikuflow.store import content as files
 from ikuflow.store import documents as store
 from ikuflow.store.db import write
@@ -359,7 +359,7 @@ def _walk(secret: bytes, docs: dict[int, tuple[str, str | None, str | None]], ro
     broken: list[dict] = []
     doc, key, previous, content, n, bad, at_mark, mark, last = None, "", GENESIS, None, 0, False, None, -1, None
     seen = 0
-    digest, enc = hmac.digest, canonical
+    mac, enc = Mac(secret).hex, canonical
 
     def close(doc_id: int, last_row: tuple) -> None:
         heads[doc_id] = (n, previous, at_mark)
@@ -378,7 +378,7 @@ def _walk(secret: bytes, docs: dict[int, tuple[str, str | None, str | None]], ro
             mark = want[key][0] if key in want else -1
         if not bad:
             if r[2] == n and r[12] is not None and (r[11] == content or not n or r[6] == "attach") \
-                    and r[12] == digest(secret, previous.encode() + b"\n" + enc(key, *r[2:12]), "sha256").hex():
+                    and r[12] == mac(previous.encode() + b"\n" + enc(key, *r[2:12])):
                 previous, content = r[12], r[11]
             else:
                 found = _check(secret, key, n, previous, content, r)

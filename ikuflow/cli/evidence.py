@@ -96,6 +96,14 @@ def _size(n: int) -> str:
     return f"{n:,} bytes" if n < 1024 * 1024 else f"{n / 1048576:,.1f} MB ({n:,} bytes)"
 
 
+def steps_lines(steps: list[dict]) -> list[str]:
+    """The steps that acted on some content, one aligned line each: when, what, who, how."""
+    width = max(len(s["event"]) for s in steps)
+    who = max(len(s["actor"]) for s in steps)
+    return [f"  {s['at_local']}  {s['event']:<{width}}  {s['actor']:<{who}}  via {s['channel']}"
+            + (f" (acting for {s['acting_for']})" if s["acting_for"] else "") for s in steps]
+
+
 def attach(key: str = typer.Argument(..., help="Document key, e.g. pacitan-sdmo-2026."),
            file: str = typer.Argument(..., metavar="FILE", help="The document's file: PDF, DOCX, XLSX or ODT."),
            actor: str = as_option(), at: str = at_option(), as_json: bool = JSON_OPT) -> None:
@@ -176,9 +184,8 @@ def verify(file: str = typer.Argument(..., metavar="FILE", help="A file to check
             f"{c['attached_by']} on {c['attached_local']}; "
             + ("the current content" if m["current"] else "replaced since by a newer version")
             + f"; the document is {m['state']}" + (" (final)" if m["final"] else ""))
-        if m["steps"]:
-            table(None, ["when", "step", "who", "acting for", "via"],
-                  [(s["at_local"], s["event"], s["actor"], s["acting_for"] or "", s["channel"]) for s in m["steps"]])
+        if m["steps"]:  # plain lines, not a Rich table: importing Rich is a tenth of this command
+            say("\n".join(steps_lines(m["steps"])))
         else:
             say("  nobody has submitted, approved or signed this content yet")
         say("  history chain: " + ("intact" if m["chain_intact"] else f"BROKEN: {m['chain_problem']}"))
