@@ -18,7 +18,7 @@ import pytest
 from hypothesis import event as tally, given, note
 from hypothesis import strategies as st
 
-from conftest import ADMIN, CHAIR, COORD, COORD_HUKUM, NOBODY, OTHER_CHAIR, SECR, WORKFLOWS, run_ikuflow
+from conftest import ADMIN, CHAIR, COORD, COORD_HUKUM, NOBODY, OTHER_CHAIR, SECR, TEST_SECRET, WORKFLOWS, run_ikuflow
 from fuzzing import (GUARDS, ROLES, counts, dump, given_settings, seeded, seeded_template,  # noqa: F401
                      weird_text, workflow_dicts)
 
@@ -838,13 +838,15 @@ def documents_template(seeded_template, tmp_path_factory):
 
     path = tmp_path_factory.mktemp("documents") / "template.db"
     copy_db(seeded_template, path)
-    svc = Service(f"sqlite:///{path}")
-    at = datetime(2026, 1, 12, 2)
-    svc.new("pacitan", "sdmo", 2026, date(2026, 1, 28), COORD, at=at)
-    svc.new("pacitan", "hukum", 2026, date(2026, 1, 28), COORD_HUKUM, at=at)
-    svc.new("badung", "sdmo", 2026, date(2026, 1, 28), ADMIN, at=at)
-    svc.advance("pacitan-hukum-2026", "submit", COORD_HUKUM, at=datetime(2026, 1, 13, 2))
-    svc.close()
+    with pytest.MonkeyPatch.context() as mp:  # (the tests' key: _isolated_env is per test)
+        mp.setenv("IKUFLOW_SECRET_KEY", TEST_SECRET)
+        svc = Service(f"sqlite:///{path}")
+        at = datetime(2026, 1, 12, 2)
+        svc.new("pacitan", "sdmo", 2026, date(2026, 1, 28), COORD, at=at)
+        svc.new("pacitan", "hukum", 2026, date(2026, 1, 28), COORD_HUKUM, at=at)
+        svc.new("badung", "sdmo", 2026, date(2026, 1, 28), ADMIN, at=at)
+        svc.advance("pacitan-hukum-2026", "submit", COORD_HUKUM, at=datetime(2026, 1, 13, 2))
+        svc.close()
     return path
 
 

@@ -88,7 +88,10 @@ STATE_FILTERS = {("list", "--state"): "shows documents in that state",
                  ("advance", "--state"): "with --event: which documents to fire the event on",
                  ("outbox list", "--status"): "e-mail rows by delivery status",
                  ("delegate", "--to"): "the acting official's e-mail, not a state",
-                 ("workflow export", "--force"): "overwrites exported files; touches no document"}
+                 ("workflow export", "--force"): "overwrites exported files; touches no document",
+                 ("download", "--force"): "overwrites the file written; touches no document",
+                 ("record", "--force"): "overwrites the page written; touches no document",
+                 ("audit checkpoint", "--force"): "overwrites the checkpoint file; touches no document"}
 
 
 def test_no_command_or_option_sets_a_state():

@@ -16,7 +16,7 @@ from typing import Any, Iterator, NamedTuple, Protocol
 
 from ikuflow.errors import IkuflowError
 from ikuflow.store.db import dialect, fmt_ts, parse_ts
-from ikuflow.store.documents import _HISTORY_SQL, Step
+from ikuflow.store.documents import Step, insert_history
 
 
 class Blobs(Protocol):
@@ -169,7 +169,7 @@ def save_attach(con: Any, doc_id: int, version: int, content: Content, step: Ste
         return False
     con.execute(f"INSERT INTO content ({_CONTENT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (*content[:7], fmt_ts(content.attached_at)))
-    con.execute(_HISTORY_SQL, (*step[:2], fmt_ts(step.at), *step[3:]))
+    insert_history(con, [step])
     return True
 
 
