@@ -24,6 +24,11 @@ from ikuflow.definition.model import Deadline, Workflow
 from ikuflow.errors import GuardFailed, NotAllowed, NotFound, RoleMissing
 
 
+#: the history's own events, which no workflow file defines, by their titles (id / en)
+SYSTEM_EVENTS = {"create": "Dibuat / Created", "attach": "Isi dilampirkan / Content attached",
+                 "migrate": "Pindah versi alur kerja / Moved to a new workflow version"}
+
+
 class Doc:
     """What firing an event needs to know about a document (rehydrated per request)."""
 
@@ -187,6 +192,11 @@ class Engine:
                                                      if r in ev.roles) for r in roles}
         return found
 
+    def event_title(self, event: str) -> str:
+        """The title people know ``event`` by: the workflow's, the history's own, or its name."""
+        ev = self.workflow.events.get(event)
+        return ev.title if ev is not None and ev.title else SYSTEM_EVENTS.get(event, event)
+
     def may(self, event: str, roles: frozenset[str]) -> bool:
         """Whether ``roles`` (on the document) allow firing ``event``: the one role rule."""
         return "admin" in roles or bool(roles & self._event(event).roles)
@@ -230,7 +240,7 @@ class Engine:
         """The outcome of creating ``doc`` in the initial state (event 'create')."""
         doc.state = self.workflow.initial
         return self._outcome(doc, "create", None, actor, None, self.workflow.create_notify,
-                             self.workflow.create_template, "Dibuat / Created")
+                             self.workflow.create_template, SYSTEM_EVENTS["create"])
 
     def _outcome(self, doc: Doc, event: str, source: str | None, actor: str, acting_for: str | None,
                  notify: tuple[str, ...], template: str, event_title: str) -> Outcome:

@@ -236,9 +236,10 @@ def verify_hash(svc: Session, sha: str, size: int | None = None, offices: frozen
 def _match(svc: Session, c: files.Content, cur: store.Current, sha: str) -> dict:
     """One document whose content version ``c`` has the bytes of ``sha``: who acted on them."""
     tz, office_name = svc.place(cur.office)
-    wf = svc.engine(cur.workflow_name, cur.workflow_version).workflow
+    eng = svc.engine(cur.workflow_name, cur.workflow_version)
+    wf = eng.workflow
     rows = list(files.chain_rows(svc.con, cur.id))
-    acted = [_step_view(svc, wf, r, tz) for r in rows if r[11] == sha and r[6] != "attach"]
+    acted = [_step_view(svc, eng, r, tz) for r in rows if r[11] == sha and r[6] != "attach"]
     problem = _first_problem(svc.chain_key(), cur.key, rows, (cur.content_sha256, cur.chain))
     return {"key": cur.key, "title": cur.title, "office": cur.office, "office_name": office_name,
             "division": cur.division, "state": cur.state, "final": cur.state in wf.final,
@@ -246,13 +247,12 @@ def _match(svc: Session, c: files.Content, cur: store.Current, sha: str) -> dict
             "steps": acted, "chain_intact": problem is None, "chain_problem": problem[2] if problem else None}
 
 
-def _step_view(svc: Session, wf, r: tuple, tz: str) -> dict:
+def _step_view(svc: Session, eng, r: tuple, tz: str) -> dict:
     """A history row of :func:`store.content.chain_rows` for people."""
     from ikuflow.store.db import parse_ts
 
     at = parse_ts(r[3])
-    ev = wf.events.get(r[6])
-    return {"version": r[2], "event": r[6], "event_title": ev.title if ev and ev.title else r[6],
+    return {"version": r[2], "event": r[6], "event_title": eng.event_title(r[6]),
             "actor": r[4], "actor_name": svc.name_of(r[4]), "acting_for": r[5],
             "acting_for_name": svc.name_of(r[5]) if r[5] else None, "from": r[7], "to": r[8],
             "comment": r[9], "channel": r[10], "content_sha256": r[11], "chain": r[12],
@@ -484,7 +484,8 @@ def record(svc: Session, key: str, at: datetime | None = None) -> dict:
     cur = _document(svc, key)
     svc.seen_directory(cur.directory_version)
     tz, office_name = svc.place(cur.office)
-    wf = svc.engine(cur.workflow_name, cur.workflow_version).workflow
+    eng = svc.engine(cur.workflow_name, cur.workflow_version)
+    wf = eng.workflow
     rows = list(files.chain_rows(svc.con, cur.id))
     problem = _first_problem(svc.chain_key(), key, rows, (cur.content_sha256, cur.chain))
     content = current_content(svc, cur)
@@ -493,7 +494,7 @@ def record(svc: Session, key: str, at: datetime | None = None) -> dict:
             "division": cur.division, "division_name": svc.division_name(cur.division), "year": cur.year,
             "signing_date": cur.signing_date, "state": cur.state, "state_title": st.title or cur.state,
             "final": cur.state in wf.final, "tz": tz, "content": content,
-            "steps": [_step_view(svc, wf, r, tz) for r in rows],
+            "steps": [_step_view(svc, eng, r, tz) for r in rows],
             "chain_intact": problem is None, "chain_problem": problem[2] if problem else None,
             "how_to_check": "ikuflow verify FILE" + (f" (sha256 {content['sha256']})" if content else ""),
             "generated": iso_local(at or now_utc(), tz), "generated_local": fmt_local(at or now_utc(), tz)}

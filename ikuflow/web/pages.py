@@ -292,12 +292,11 @@ def _document_page(request: Request, me: access.Person, key: str, error: str | N
 def _titled(svc, doc: dict, history: list[dict]) -> list[dict]:
     """The history with the titles its reader knows the steps and states by (the workflow's,
     Bahasa Indonesia / English) as ``event_title`` and ``to_title``."""
-    wf = svc.engine(doc["workflow"], doc["workflow_version"]).workflow
+    eng = svc.engine(doc["workflow"], doc["workflow_version"])
     out = []
     for h in history:
-        ev, st = wf.events.get(h["event"]), wf.states.get(h["to"])
-        out.append({**h, "event_title": ev.title if ev and ev.title else
-                    ("Dibuat / Created" if h["event"] == "create" else h["event"]),
+        st = eng.workflow.states.get(h["to"])
+        out.append({**h, "event_title": eng.event_title(h["event"]),
                     "to_title": st.title if st and st.title else h["to"]})
     return out
 
