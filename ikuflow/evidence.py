@@ -24,7 +24,7 @@ import io
 import json
 import zipfile
 from datetime import datetime
-from typing import Any, Sequence, TypeVar
+from typing import Any, TypeVar
 
 S = TypeVar("S", bound=Any)  # a history row (store.documents.Step); the core does not import the store
 
@@ -107,16 +107,6 @@ def chained(secret: bytes, key: str, previous: str | None, step: S) -> S:
     actor, acting for, event, from, to, comment, channel, content and chain) with its chain
     hash, after the chain head ``previous``."""
     return step._replace(chain=link(secret, previous or GENESIS, canonical(key, *step[1:11])))
-
-
-def chain_of(secret: bytes, key: str, rows: Sequence[Sequence]) -> list[str]:
-    """The chain hashes of a document's rows, in order, each row the fields of :func:`canonical`
-    after the key (version ... content)."""
-    out, previous = [], GENESIS
-    for r in rows:
-        previous = link(secret, previous, canonical(key, *r))
-        out.append(previous)
-    return out
 
 
 def kind_of(data: bytes) -> str | None:

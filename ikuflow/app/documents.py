@@ -244,9 +244,7 @@ def _decide(svc: Session, key: str, event: str, actor: str, comment: str | None,
             expected_version: int | None) -> tuple[store.Current, Outcome, int, list[store.Intent]]:
     """Read the document and ask the engine: the outcome, its queue and its e-mails."""
     check_comment(comment)
-    cur = store.current(svc.con, key)
-    if cur is None:
-        raise NotFound("document", key, "see 'ikuflow list'")
+    cur = svc.document(key)
     if expected_version is not None and expected_version != cur.version:
         raise Conflict(f"document {key} changed while you were acting on it (version "
                        f"{expected_version} -> {cur.version}); check 'ikuflow status {key}' "

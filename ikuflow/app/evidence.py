@@ -93,13 +93,6 @@ def read_file(path: str | Path) -> bytes:
     return data
 
 
-def _document(svc: Session, key: str) -> store.Current:
-    cur = store.current(svc.con, key)
-    if cur is None:
-        raise NotFound("document", key, "see 'ikuflow list'")
-    return cur
-
-
 def _content_view(c: files.Content, tz: str, svc: Session) -> dict:
     return {"version": c.version, "sha256": c.sha256, "name": c.name, "size": c.size, "kind": c.kind,
             "media_type": KINDS[c.kind][0], "attached_by": c.attached_by,
@@ -122,7 +115,7 @@ def attach(svc: Session, key: str, data: bytes, name: str, actor: str, at: datet
     if kind is None:
         raise UsageError(f"{clean_name(name)} is not a PDF, DOCX, XLSX or ODT file (judged by its bytes, "
                          "not its name); export the document to one of those and attach that")
-    cur = _document(svc, key)
+    cur = svc.document(key)
     svc.seen_directory(cur.directory_version)
     wf = svc.engine(cur.workflow_name, cur.workflow_version).workflow
     refusal = _may_not_attach(svc, actor, key, cur.office, cur.division, cur.state, wf)
@@ -174,7 +167,7 @@ def may_attach(svc: Session, actor: str, status: dict) -> bool:
 
 def content_versions(svc: Session, key: str) -> list[dict]:
     """Every content version of document ``key``, oldest first."""
-    cur = _document(svc, key)
+    cur = svc.document(key)
     tz = svc.place(cur.office)[0]
     return [_content_view(c, tz, svc) for c in files.contents(svc.con, cur.id)]
 
@@ -190,19 +183,27 @@ def current_content(svc: Session, cur: store.Current) -> dict | None:
 def download(svc: Session, key: str, version: int | None = None) -> tuple[dict, bytes]:
     """A content version of document ``key`` (the newest if ``version`` is None) and its bytes.
     NotFound (exit 3) for a document without content or a version it does not have."""
-    cur = _document(svc, key)
+    cur = svc.document(key)
     versions = files.contents(svc.con, cur.id)
-    if not versions:
-        raise NotFound("content of document", key, f"attach a file first: ikuflow attach {key} FILE")
-    pick = versions[-1] if version is None else next((c for c in versions if c.version == version), None)
-    if pick is None:
-        raise NotFound("content version", str(version), f"{key} has versions 1 to {len(versions)}")
+    pick = versions[pick_version(key, [c.version for c in versions], version)]
     data = files.blobs(svc.con).get(pick.sha256)
     if data is None or hashlib.sha256(data).hexdigest() != pick.sha256:
         raise IkuflowError(f"the stored bytes of {key} content version {pick.version} are "
                            f"{'missing' if data is None else 'damaged (their hash changed)'}; restore the "
                            "content folder (or the database) from a backup")
     return _content_view(pick, svc.place(cur.office)[0], svc), data
+
+
+def pick_version(key: str, versions: list[int], version: int | None) -> int:
+    """Where content ``version`` (the newest if None) is among the content version numbers of
+    document ``key``, oldest first. NotFound (exit 3) when it has none, or not that one."""
+    if not versions:
+        raise NotFound("content of document", key, f"attach a file first: ikuflow attach {key} FILE")
+    if version is None:
+        return len(versions) - 1
+    if version not in versions:
+        raise NotFound("content version", str(version), f"{key} has versions 1 to {len(versions)}")
+    return versions.index(version)
 
 
 # --- verify FILE ----------------------------------------------------------------------------------
@@ -223,7 +224,7 @@ def verify_hash(svc: Session, sha: str, size: int | None = None, offices: frozen
     found = files.with_hash(svc.con, sha)
     matches = []
     for c, key in found:
-        cur = _document(svc, key)
+        cur = svc.document(key)
         if offices is not None and cur.office not in offices:
             continue
         matches.append(_match(svc, c, cur, sha))
@@ -481,7 +482,7 @@ def record(svc: Session, key: str, at: datetime | None = None) -> dict:
     """The signing record (lembar pengesahan) of document ``key``: the document, its office and
     division, its current content, every step (actor, acting for, channel, local time, the
     content it acted on and its chain hash), whether the chain is intact, and how to check it."""
-    cur = _document(svc, key)
+    cur = svc.document(key)
     svc.seen_directory(cur.directory_version)
     tz, office_name = svc.place(cur.office)
     eng = svc.engine(cur.workflow_name, cur.workflow_version)
@@ -511,7 +512,7 @@ def render_record(data: dict) -> str:
 
 def verify_chain(svc: Session, key: str) -> dict[str, Any]:
     """Whether one document's chain is intact, and its first bad row if not."""
-    cur = _document(svc, key)
+    cur = svc.document(key)
     problem = _first_problem(svc.chain_key(), key, list(files.chain_rows(svc.con, cur.id)),
                              (cur.content_sha256, cur.chain))
     return {"key": key, "intact": problem is None, "problem": None if problem is None else problem[2]}

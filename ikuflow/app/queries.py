@@ -13,13 +13,6 @@ from ikuflow.store import directory as people_store
 from ikuflow.store import documents as store
 
 
-def _document(svc: Session, key: str) -> store.Current:
-    cur = store.current(svc.con, key)
-    if cur is None:
-        raise NotFound("document", key, "see 'ikuflow list'")
-    return cur
-
-
 def _office(svc: Session, office: str | None) -> None:
     if office is not None and people_store.office(svc.con, office) is None:
         raise NotFound("office", office, "see 'ikuflow office list'")
@@ -28,7 +21,7 @@ def _office(svc: Session, office: str | None) -> None:
 def status(svc: Session, key: str, at: datetime | None = None) -> dict:
     """Where document ``key`` is: its state, due time, who must act and what may happen next."""
     now = at or now_utc()
-    cur = _document(svc, key)
+    cur = svc.document(key)
     wf = svc.engine(cur.workflow_name, cur.workflow_version).workflow
     svc.seen_directory(cur.directory_version)
     tz, office_name = svc.place(cur.office)

@@ -130,6 +130,13 @@ class Session:
             self._domain = mail_domain()
         return self._domain
 
+    def document(self, key: str) -> store.Current:
+        """The document ``key`` as it is now (store.documents.current); NotFound (exit 3) if none."""
+        cur = store.current(self.con, key)
+        if cur is None:
+            raise NotFound("document", key, "see 'ikuflow list'")
+        return cur
+
     # --- workflows and queues -----------------------------------------------------------------
     def engine(self, name: str, version: int):
         """The shared Engine of a stored workflow version (parsed once per process)."""

@@ -133,20 +133,12 @@ def download(key: str = typer.Argument(..., help="Document key, e.g. pacitan-sdm
                                         help="Where to write it ('-' for stdout); default its name, here."),
              force: bool = typer.Option(False, "--force", help="Overwrite FILE if it exists.")) -> None:
     """Get a version of the document's file back, its bytes checked against their SHA-256."""
-    from ikuflow.app.evidence import download as do_download
+    from ikuflow.app.evidence import download as do_download, pick_version
 
     api = _remote(None, None)
     if api is not None:
         versions = api.get(remote.document_path(key, "content"), expect=list)
-        if not versions:
-            from ikuflow.errors import NotFound
-
-            raise NotFound("content of document", key, f"attach a file first: ikuflow attach {key} FILE")
-        info = versions[-1] if version is None else next((v for v in versions if v["version"] == version), None)
-        if info is None:
-            from ikuflow.errors import NotFound
-
-            raise NotFound("content version", str(version), f"{key} has versions 1 to {len(versions)}")
+        info = versions[pick_version(key, [v["version"] for v in versions], version)]
         data, _ = api.get_bytes(remote.document_path(key, "content", str(info["version"])))
         _check_bytes(data, info["sha256"])
     else:
