@@ -23,10 +23,7 @@ import re
 import shutil
 import struct
 import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 import zlib
 from datetime import datetime
 from pathlib import Path
@@ -36,6 +33,7 @@ import pytest
 
 from conftest import CHAIR, COORD, SECR, cannot, db, run_ikuflow
 from smtp_peer import Peer, free_port
+from webserver import WebServer
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -152,32 +150,11 @@ def web(directory, peer, monkeypatch, tmp_path):
     monkeypatch.setenv("IKUFLOW_SECRET_KEY", SECRET)
     monkeypatch.setenv("IKUFLOW_BASE_URL", base)
     log_path = tmp_path / "web.log"
-    exe = Path(sys.executable).with_name("ikuflow")
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([str(exe), "web", "--host", "127.0.0.1", "--port", str(port)], stdout=log,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=dict(os.environ))
+    server = WebServer(log_path, port)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, f"ikuflow web exited {proc.returncode}: {log_path.read_text()[-2000:]}"
-            try:
-                urllib.request.urlopen(base + "/api/v1/me", timeout=2)
-            except urllib.error.HTTPError as exc:
-                if exc.code == 401:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, f"ikuflow web did not answer in 60 s: {log_path.read_text()[-2000:]}"
-            time.sleep(0.05)
         yield base
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+        server.stop()
     log = log_path.read_text()
     assert "Traceback" not in log, log[-3000:]
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,15 +18,11 @@ from pathlib import Path
 import pytest
 
 from conftest import ADMIN, CHAIR, COORD, COORD_HUKUM, OTHER_CHAIR, SECR, SIGNING, copy_sqlite, utc
+from smtp_peer import free_port
+from webserver import WebServer
 
 KEY = "pacitan-sdmo-2026"
 SECRET = "remote-cli-test-secret-key-0123456789abcdef"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # =============================================================================================
@@ -212,52 +207,18 @@ def test_help_does_not_import_httpx_and_remote_commands_not_the_database():
 # =============================================================================================
 # against a real `ikuflow web`
 # =============================================================================================
-class Server:
-    """``ikuflow web`` on a free loopback port, on the test's database."""
-
-    def __init__(self, log: Path) -> None:
-        import httpx
-
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = log.open("w")
-        exe = Path(sys.executable).with_name("ikuflow")
-        env = dict(os.environ)
-        # the secret key of the test's own steps too: one history chain, whichever door a step took
-        env["IKUFLOW_SECRET_KEY"] = os.environ.get("IKUFLOW_SECRET_KEY") or SECRET
-        env.pop("IKUFLOW_SERVER", None)
-        self.proc = subprocess.Popen([str(exe), "web", "--host", "127.0.0.1", "--port", str(self.port)],
-                                     stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     env=env)
-        deadline = time.monotonic() + 60
-        while True:
-            if self.proc.poll() is not None:
-                self.stop()
-                raise AssertionError(f"ikuflow web exited {self.proc.returncode}: {log.read_text()[-2000:]}")
-            try:
-                if httpx.get(self.url + "/api/v1/me", timeout=2).status_code == 401:
-                    return
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                self.stop()
-                raise AssertionError(f"ikuflow web did not answer in 60 s: {log.read_text()[-2000:]}")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
+def server_env() -> dict:
+    """The server's environment: the test's, with the secret key of the test's own steps too
+    (one history chain, whichever door a step took), and no IKUFLOW_SERVER of its own."""
+    env = dict(os.environ)
+    env["IKUFLOW_SECRET_KEY"] = os.environ.get("IKUFLOW_SECRET_KEY") or SECRET
+    env.pop("IKUFLOW_SERVER", None)
+    return env
 
 
 @pytest.fixture
 def server(directory, tmp_path):
-    s = Server(tmp_path / "web.log")
+    s = WebServer(tmp_path / "web.log", env=server_env())
     yield s
     s.stop()
 

@@ -10,10 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import re
-import subprocess
-import sys
 import time
 from datetime import timedelta
 from http.cookiejar import CookieJar, DefaultCookiePolicy
@@ -23,6 +20,7 @@ import pytest
 
 from conftest import ADMIN, CHAIR, COORD, COORD_HUKUM, NOBODY, OTHER_CHAIR, SECR, db
 from smtp_peer import Peer, free_port
+from webserver import WebServer
 
 SECRET = "web-test-secret-key-0123456789abcdefghij"  # 40 characters
 MAIL_FROM = "ikuflow@bawaslu.example.id"
@@ -47,46 +45,20 @@ class Web:
     def __init__(self, port: int, log: Path, peer: Peer, cli, base: str | None = None) -> None:
         import httpx
 
-        self.url = f"http://127.0.0.1:{port}"
+        self.server = WebServer(log, port)
+        self.url = self.server.url
         self.base = base or self.url  # where the e-mails' links point (IKUFLOW_BASE_URL)
         self.peer, self.cli, self.seen = peer, cli, len(peer.received)
-        self.log_path, self.log = log, log.open("w")
-        exe = Path(sys.executable).with_name("ikuflow")
-        self.proc = subprocess.Popen([str(exe), "web", "--host", "127.0.0.1", "--port", str(port)],
-                                     stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     env=dict(os.environ))
         # cookies go only where a test sends them (the client keeps none)
         never = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
         self.http = httpx.Client(base_url=self.url, follow_redirects=False, timeout=30, cookies=never)
-        deadline = time.monotonic() + 60  # only to fail with a message instead of hanging
-        try:
-            while True:
-                assert self.proc.poll() is None, f"ikuflow web exited {self.proc.returncode}: {self.tail()}"
-                try:
-                    if self.http.get("/api/v1/me").status_code == 401:
-                        return
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, f"ikuflow web did not answer in 60 s: {self.tail()}"
-                time.sleep(0.02)
-        except BaseException:
-            self.stop()
-            raise
 
     def tail(self) -> str:
-        self.log.flush()
-        return self.log_path.read_text()[-3000:]
+        return self.server.tail()
 
     def stop(self) -> None:
         self.http.close()
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
+        self.server.stop()
 
     # --- requests ---------------------------------------------------------------------------
     def get(self, path: str, cookie: str | None = None, **kw):
