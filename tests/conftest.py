@@ -132,6 +132,15 @@ def db():
     return connect()
 
 
+def rows(query: str, *args) -> list[tuple]:
+    """The rows of one query on the test's database, as tuples."""
+    con = db()
+    try:
+        return [tuple(r) for r in con.execute(query, args).fetchall()]
+    finally:
+        con.close()
+
+
 def misqueued(con=None) -> list[tuple]:
     """Documents whose queue (queue_id) is not the queue of their own office, division,
     workflow version and state, or whose tick slot is not their key's: must always be empty."""

@@ -8,15 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from conftest import CHAIR, COORD, db, run_ikuflow
-
-
-def rows(sql: str, *args) -> list[tuple]:
-    con = db()
-    try:
-        return [tuple(r) for r in con.execute(sql, args).fetchall()]
-    finally:
-        con.close()
+from conftest import CHAIR, COORD, rows, run_ikuflow
 
 
 def test_a_token_is_shown_once_stored_as_its_digest_and_names_its_person(cli, directory):

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ADMIN, CHAIR, COORD, COORD_HUKUM, NOBODY, OTHER_CHAIR, SECR, db
+from conftest import rows as sql
 from smtp_peer import Peer, free_port
 from webserver import WebServer
 
@@ -171,14 +172,6 @@ def snapshot(cli, key: str) -> tuple:
     finally:
         con.close()
     return state, version, history(cli, key)
-
-
-def sql(query: str, *args) -> list[tuple]:
-    con = db()
-    try:
-        return [tuple(r) for r in con.execute(query, args).fetchall()]
-    finally:
-        con.close()
 
 
 def execute(query: str, *args) -> None:
