@@ -82,6 +82,7 @@ sys.path.insert(0, str(Path(ARGS.anchors)))
 
 import common  # noqa: E402  (anchors' harness: run_interleaved, summarize, header, env_line, ...)
 from b1_sqlite_raw import make_variant  # noqa: E402
+from season import ACTOR_ROLE, DIVISIONS, EVENT_MAP, actor_for, people_of  # noqa: E402
 from common import (env_line, header, plan_for_transitions, remove_db, run_interleaved,  # noqa: E402
                     summarize)
 
@@ -106,15 +107,8 @@ else:
     CLI_RUNS = 20               # same as b6
 EXTRA_DOCS = 10000              # untouched documents (b1's create_and_seed default, fixed there)
 DOCS_PER_OFFICE = 50            # 5 divisions x 10 years
-DIVISIONS = ("sdmo", "hukum", "penanganan", "pencegahan", "sengketa")
 FIRE_KEYS = (10, 100_000)
 
-# anchor workload events -> ikuflow events (workflows/iku.yaml)
-EVENT_MAP = {"submit": "submit", "synchronize": "synchronize", "chair_approve": "approve",
-             "sign": "sign", "return_to_draft": "send_back"}
-# who fires each ikuflow event (a role the event admits, scoped to the document)
-ACTOR_ROLE = {"submit": "coordinator", "synchronize": "secretariat", "approve": "chair",
-              "sign": "chair", "send_back": "secretariat"}
 # how many outbox rows each event must write: the directory built below has exactly one person
 # per role and document (one coordinator per division), so one row per role in the event's
 # notify list (workflows/iku.yaml); filled in by expected_outbox_rows()
@@ -213,23 +207,6 @@ def doc_slot(d: int, prefix: str):
     """(office, division, year) of document number d (1-based) in a family of offices."""
     i, j = divmod(d - 1, DOCS_PER_OFFICE)
     return office_code(prefix, i), DIVISIONS[j % len(DIVISIONS)], 2016 + j // len(DIVISIONS)
-
-
-def people_of(office: str):
-    """One person per role for an office: 5 coordinators (one per division), secretariat, chair."""
-    out = [(f"coord-{div}@{office}.example.id", f"Koordinator {div} {office}", "coordinator", div)
-           for div in DIVISIONS]
-    out.append((f"sekretariat@{office}.example.id", f"Sekretariat {office}", "secretariat", None))
-    out.append((f"ketua@{office}.example.id", f"Ketua {office}", "chair", None))
-    return out
-
-
-def actor_for(event: str, office: str, division: str) -> str:
-    role = ACTOR_ROLE[event]
-    if role == "coordinator":
-        return f"coord-{division}@{office}.example.id"
-    return (f"sekretariat@{office}.example.id" if role == "secretariat"
-            else f"ketua@{office}.example.id")
 
 
 SIGNING_OF_YEAR = {y: date(y, 1, 28) for y in range(2000, 2101)}

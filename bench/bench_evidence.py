@@ -133,15 +133,11 @@ sys.path.insert(0, str(Path(ARGS.anchors)))
 sys.path.insert(0, str(ROOT / "tests"))  # pgcluster
 
 from common import calibrate, env_line, summarize, transition_plan  # noqa: E402
+from season import DIVISIONS, EVENT_MAP, actor_for, people_of  # noqa: E402
 
-DIVISIONS = ("sdmo", "hukum", "penanganan", "pencegahan", "sengketa")
 YEARS = tuple(range(2016, 2026))           # part 1: 5 divisions x 10 years = 50 documents per office
 CREATED_AT = datetime(2015, 12, 1, 2, 0)   # naive UTC
 FIRST_AT = datetime(2026, 2, 2, 2, 0)      # after every signing date (the sign guard)
-EVENT_MAP = {"submit": "submit", "synchronize": "synchronize", "chair_approve": "approve",
-             "sign": "sign", "return_to_draft": "send_back"}
-ACTOR_ROLE = {"submit": "coordinator", "synchronize": "secretariat", "approve": "chair",
-              "sign": "chair", "send_back": "secretariat"}
 IKUFLOW = ROOT / ".venv" / "bin" / "ikuflow"
 if not IKUFLOW.exists():
     IKUFLOW = Path(shutil.which("ikuflow") or IKUFLOW)
@@ -202,21 +198,6 @@ def service_class():
     from ikuflow.app.service import Service
 
     return Service
-
-
-def people_of(office: str):
-    """One person per role: 5 coordinators (one per division), secretariat, chair."""
-    out = [(f"coord-{d}@{office}.example.id", f"Koordinator {d} {office}", "coordinator", d) for d in DIVISIONS]
-    out.append((f"sekretariat@{office}.example.id", f"Sekretariat {office}", "secretariat", None))
-    out.append((f"ketua@{office}.example.id", f"Ketua {office}", "chair", None))
-    return out
-
-
-def actor_for(event: str, office: str, division: str) -> str:
-    role = ACTOR_ROLE[event]
-    if role == "coordinator":
-        return f"coord-{division}@{office}.example.id"
-    return f"sekretariat@{office}.example.id" if role == "secretariat" else f"ketua@{office}.example.id"
 
 
 def load_directory(url: str, staffed: list[str], bare: list[str] = ()) -> None:
