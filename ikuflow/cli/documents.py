@@ -7,7 +7,7 @@ cases; either way the same code prints it.
 
 from __future__ import annotations
 
-from typing import Any, List
+from typing import List
 
 import typer
 
@@ -43,26 +43,6 @@ def _service():
     from ikuflow.app.service import Service
 
     return Service()
-
-
-def _remote(ctx: typer.Context, at: str | None = None) -> "remote.Client | None":
-    """The API client when IKUFLOW_SERVER is set (its --db and --at refused), else None."""
-    api = remote.from_env()
-    if api is None:
-        return None
-    if _typed(ctx.find_root(), "db"):
-        remote.refuse("--db", "both name where the documents are; unset IKUFLOW_SERVER to work on "
-                              "the database, or drop --db")
-    if at is not None:
-        remote.refuse("--at", "the server keeps the clock; drop --at, or unset IKUFLOW_SERVER to "
-                              "work on the database")
-    return api
-
-
-def _typed(ctx: Any, param: str) -> bool:
-    """Whether ``param`` was given on the command line (not by its environment variable)."""
-    source = ctx.get_parameter_source(param)  # (Typer's own copy of Click's ParameterSource)
-    return source is not None and source.name == "COMMANDLINE"
 
 
 def new(office: str = typer.Option(None, "--office", help="Office code, e.g. pacitan."),
@@ -153,9 +133,9 @@ def advance(ctx: typer.Context,
     """
     from ikuflow.errors import UsageError
 
-    api = _remote(ctx, at)
+    api = remote.for_command(ctx, at)
     when = None if api else clock(at)
-    if api and _typed(ctx, "actor"):
+    if api and remote.typed(ctx, "actor"):
         remote.refuse("--as", "the server knows who you are: IKUFLOW_TOKEN names you; drop --as")
     if api and (from_file is not None or bulk_event is not None):
         remote.refuse("--from-file" if from_file is not None else "--event",
@@ -252,7 +232,7 @@ def _read_items(path: str) -> list[tuple]:
 def status(ctx: typer.Context, key: str = typer.Argument(..., help="Document key, e.g. pacitan-sdmo-2026."),
            at: str = at_option(), as_json: bool = JSON_OPT) -> None:
     """State, due time, time left or overdue, and who must act."""
-    api = _remote(ctx, at)
+    api = remote.for_command(ctx, at)
     res = api.get(remote.document_path(key), expect=dict) if api else _service().status(key, clock(at))
     if as_json:
         emit_json(res)
@@ -292,7 +272,7 @@ def list_(ctx: typer.Context, state: str = typer.Option(None, "--state", help="O
           overdue: bool = typer.Option(False, "--overdue", help="Only overdue documents."),
           at: str = at_option(), as_json: bool = JSON_OPT) -> None:
     """List documents, filtered."""
-    api = _remote(ctx, at)
+    api = remote.for_command(ctx, at)
     if api is None:
         rows = _service().list(state, office, division, year, overdue, clock(at))
     else:
@@ -310,7 +290,7 @@ def list_(ctx: typer.Context, state: str = typer.Option(None, "--state", help="O
 def history(ctx: typer.Context, key: str = typer.Argument(..., help="Document key, e.g. pacitan-sdmo-2026."),
             at: str = at_option(), as_json: bool = JSON_OPT) -> None:
     """Who did what and when, oldest first (with --at: as it stood at that time)."""
-    api = _remote(ctx, at)
+    api = remote.for_command(ctx, at)
     if api is None:
         rows = _service().history(key, clock(at) if at is not None else None)
     else:
@@ -326,7 +306,7 @@ def history(ctx: typer.Context, key: str = typer.Argument(..., help="Document ke
 def overdue(ctx: typer.Context, office: str = typer.Option(None, "--office", help="Only this office and the offices below it."),
             at: str = at_option(), as_json: bool = JSON_OPT) -> None:
     """What the secretariat must chase: overdue documents, most overdue first, and who must act."""
-    api = _remote(ctx, at)
+    api = remote.for_command(ctx, at)
     rows = (api.get(f"{remote.API}/overdue", {"office": office}, expect=list) if api
             else _service().overdue(office, clock(at)))
     if as_json:
@@ -384,7 +364,7 @@ def report(ctx: typer.Context, office: str = typer.Option(None, "--office", help
 
     from ikuflow.app import report as rep
 
-    api = _remote(ctx, at)
+    api = remote.for_command(ctx, at)
     if api is not None:
         if html:
             remote.refuse("--html", "the page is written where the database is; open the progress report "

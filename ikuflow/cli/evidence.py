@@ -50,17 +50,6 @@ def _local(command: str) -> None:
                          "there (unset IKUFLOW_SERVER), or use the document's web page")
 
 
-def _remote(actor: str | None, at: str | None) -> "remote.Client | None":
-    """The API client when IKUFLOW_SERVER is set (--as and --at refused: the token says who,
-    the server keeps the clock), else None."""
-    api = remote.from_env()
-    if api is not None and actor is not None and not os.environ.get("IKUFLOW_USER"):
-        remote.refuse("--as", "the token says who acts; drop --as, or unset IKUFLOW_SERVER")
-    if api is not None and at is not None:
-        remote.refuse("--at", "the server keeps the clock; drop --at, or unset IKUFLOW_SERVER")
-    return api
-
-
 def _check_bytes(data: bytes, sha: str) -> None:
     """The downloaded bytes are the ones the server named (IkuflowError otherwise)."""
     import hashlib
@@ -104,7 +93,7 @@ def steps_lines(steps: list[dict]) -> list[str]:
             + (f" (acting for {s['acting_for']})" if s["acting_for"] else "") for s in steps]
 
 
-def attach(key: str = typer.Argument(..., help="Document key, e.g. pacitan-sdmo-2026."),
+def attach(ctx: typer.Context, key: str = typer.Argument(..., help="Document key, e.g. pacitan-sdmo-2026."),
            file: str = typer.Argument(..., metavar="FILE", help="The document's file: PDF, DOCX, XLSX or ODT."),
            actor: str = as_option(), at: str = at_option(), as_json: bool = JSON_OPT) -> None:
     """Attach the document's file (its content), in draft only. The file is recognised by its
@@ -112,7 +101,9 @@ def attach(key: str = typer.Argument(..., help="Document key, e.g. pacitan-sdmo-
     IKUFLOW_MAX_CONTENT_MB (default 50). Exit 4 outside draft: send it back first."""
     from ikuflow.app.evidence import attach as do_attach, clean_name, read_file
 
-    api = _remote(actor, at)
+    api = remote.for_command(ctx, at)
+    if api and remote.typed(ctx, "actor"):
+        remote.refuse("--as", "the server knows who you are: IKUFLOW_TOKEN names you; drop --as")
     data = read_file(file)
     if api is not None:
         res = api.put_bytes(remote.document_path(key, "content"), data, {"name": clean_name(file)}, expect=dict)
@@ -126,7 +117,7 @@ def attach(key: str = typer.Argument(..., help="Document key, e.g. pacitan-sdmo-
         f"{_size(c['size'])}), sha256 {c['sha256']}")
 
 
-def download(key: str = typer.Argument(..., help="Document key, e.g. pacitan-sdmo-2026."),
+def download(ctx: typer.Context, key: str = typer.Argument(..., help="Document key, e.g. pacitan-sdmo-2026."),
              version: int = typer.Option(None, "--version", min=1, max=INT_MAX,
                                          help="Content version (see 'ikuflow status'); default the newest."),
              output: str = typer.Option(None, "-o", "--output", metavar="FILE",
@@ -135,7 +126,7 @@ def download(key: str = typer.Argument(..., help="Document key, e.g. pacitan-sdm
     """Get a version of the document's file back, its bytes checked against their SHA-256."""
     from ikuflow.app.evidence import download as do_download, pick_version
 
-    api = _remote(None, None)
+    api = remote.for_command(ctx)
     if api is not None:
         versions = api.get(remote.document_path(key, "content"), expect=list)
         info = versions[pick_version(key, [v["version"] for v in versions], version)]
@@ -153,14 +144,14 @@ def download(key: str = typer.Argument(..., help="Document key, e.g. pacitan-sdm
         f"sha256 {info['sha256']}")
 
 
-def verify(file: str = typer.Argument(..., metavar="FILE", help="A file to check, e.g. the signed PDF."),
+def verify(ctx: typer.Context, file: str = typer.Argument(..., metavar="FILE", help="A file to check, e.g. the signed PDF."),
            as_json: bool = JSON_OPT) -> None:
     """Which document and content version FILE's bytes are, and who submitted, synchronized,
     approved and signed exactly that content, when (office time) and as whom. Exit 0 when it
     is known, 3 when no document has these bytes (even one byte off)."""
     from ikuflow.app.evidence import sha256_file, verify_file
 
-    api = _remote(None, None)
+    api = remote.for_command(ctx)
     if api is not None:  # only the hash goes to the server
         sha, size = sha256_file(file)
         res = {**api.get(f"{remote.API}/content/{sha}", expect=dict), "size": size}
@@ -183,7 +174,7 @@ def verify(file: str = typer.Argument(..., metavar="FILE", help="A file to check
         say("  history chain: " + ("intact" if m["chain_intact"] else f"BROKEN: {m['chain_problem']}"))
 
 
-def record(key: str = typer.Argument(..., help="Document key, e.g. pacitan-sdmo-2026."),
+def record(ctx: typer.Context, key: str = typer.Argument(..., help="Document key, e.g. pacitan-sdmo-2026."),
            html: str = typer.Option(None, "--html", metavar="FILE",
                                     help="Write the printable page (no external assets) to FILE."),
            force: bool = typer.Option(False, "--force", help="Overwrite FILE if it exists."),
@@ -192,7 +183,7 @@ def record(key: str = typer.Argument(..., help="Document key, e.g. pacitan-sdmo-
     every step with actor, acting for, channel, local time and chain hash, and how to check it."""
     from ikuflow.app.evidence import record as do_record, render_record
 
-    api = _remote(None, None)
+    api = remote.for_command(ctx)
     res = api.get(remote.document_path(key, "record"), expect=dict) if api else do_record(_service(), key)
     if html:
         _write(html, render_record(res), force)

@@ -53,6 +53,27 @@ def from_env() -> "Client | None":
     return Client(server, token)
 
 
+def for_command(ctx: Any, at: str | None = None) -> "Client | None":
+    """The API client for a command (its Typer context) when IKUFLOW_SERVER is set, its --db
+    and --at refused (exit 2), else None."""
+    api = from_env()
+    if api is None:
+        return None
+    if typed(ctx.find_root(), "db"):
+        refuse("--db", "both name where the documents are; unset IKUFLOW_SERVER to work on "
+                       "the database, or drop --db")
+    if at is not None:
+        refuse("--at", "the server keeps the clock; drop --at, or unset IKUFLOW_SERVER to "
+                       "work on the database")
+    return api
+
+
+def typed(ctx: Any, param: str) -> bool:
+    """Whether ``param`` was given on the command line (not by its environment variable)."""
+    source = ctx.get_parameter_source(param)  # (Typer's own copy of Click's ParameterSource)
+    return source is not None and source.name == "COMMANDLINE"
+
+
 def refuse(option: str, why: str) -> NoReturn:
     """Refuse an option the API has no equivalent for (exit 2), saying why and what to do."""
     raise UsageError(f"{option} cannot be used with IKUFLOW_SERVER: {why}")
