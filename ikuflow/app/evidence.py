@@ -130,10 +130,10 @@ def attach(svc: Session, key: str, data: bytes, name: str, actor: str, at: datet
     step = chained(svc.chain_key(), key, cur.chain, store.Step(
         cur.id, cur.version + 1, now, actor, None, "attach", cur.state, cur.state, None, channel, sha))
     blobs = files.blobs(svc.con)
-    if not files.in_transaction(svc.con):
+    if not blobs.transactional:
         blobs.put(sha, data)  # a file first: the row that names it is written only once it is there
     with write(svc.con) as c:
-        if files.in_transaction(c):
+        if blobs.transactional:
             blobs.put(sha, data)
         if not files.save_attach(c, cur.id, cur.version, content, step):
             raise Conflict(f"document {key} changed while you were attaching; check 'ikuflow status {key}' "

@@ -20,7 +20,10 @@ from ikuflow.store.documents import Step, insert_history
 
 
 class Blobs(Protocol):
-    """Where content bytes are kept, by SHA-256."""
+    """Where content bytes are kept, by SHA-256; ``transactional``: ``put`` writes inside the
+    database's transaction (else on its own, before the row that names the bytes)."""
+
+    transactional: bool
 
     def put(self, sha256: str, data: bytes) -> None:
         """Keep ``data`` under ``sha256`` (nothing to do if it is there already)."""
@@ -31,6 +34,8 @@ class Blobs(Protocol):
 
 class FileBlobs:
     """Content as files in a folder (beside an SQLite database)."""
+
+    transactional = False
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -70,6 +75,8 @@ class FileBlobs:
 
 class DbBlobs:
     """Content in the database (``content_blob``), inside the caller's transaction."""
+
+    transactional = True
 
     def __init__(self, con: Any) -> None:
         self.con = con
@@ -118,11 +125,6 @@ def copy_files(database: str, backup: str) -> int:
         raise IkuflowError(f"cannot copy the content files to {dst}: {exc.strerror or exc}; the database "
                            f"copy {backup} is complete, the files are not: free space and run the backup again") from None
     return n
-
-
-def in_transaction(con: Any) -> bool:
-    """Whether :func:`blobs` writes inside the database's transaction (else before it)."""
-    return dialect(con) == "postgresql"
 
 
 # --- content rows -----------------------------------------------------------------------------
