@@ -241,7 +241,7 @@ def _match(svc: Session, c: files.Content, cur: store.Current, sha: str) -> dict
     wf = eng.workflow
     rows = list(files.chain_rows(svc.con, cur.id))
     acted = [_step_view(svc, eng, r, tz) for r in rows if r[11] == sha and r[6] != "attach"]
-    problem = _first_problem(svc.chain_key(), cur.key, rows, (cur.content_sha256, cur.chain))
+    problem = _first_problem(svc.chain_key(), cur, rows)
     return {"key": cur.key, "title": cur.title, "office": cur.office, "office_name": office_name,
             "division": cur.division, "state": cur.state, "final": cur.state in wf.final,
             "content": _content_view(c, tz, svc), "current": cur.content_sha256 == sha,
@@ -261,20 +261,14 @@ def _step_view(svc: Session, eng, r: tuple, tz: str) -> dict:
 
 
 # --- the chain: audit and checkpoint ---------------------------------------------------------------
-def _first_problem(secret: bytes, key: str, rows, head: tuple[str | None, str | None] | None = None
-                   ) -> tuple[int | None, int, str] | None:
-    """The first row of one document's history (rows of chain_rows) that breaks its chain, as
-    (history id, version, what is wrong), or None; with the document row's ``head`` (its
-    content hash and chain head), also whether that row agrees with its history's last row."""
-    previous, content = GENESIS, None
-    for n, r in enumerate(rows):
-        found = _check(secret, key, n, previous, content, r)
-        if found:
-            return found
-        previous, content = r[12], r[11]
-    if head is not None and rows:
-        return _disagrees(head, rows[-1])
-    return None
+def _first_problem(secret: bytes, cur: store.Current, rows: list[tuple]) -> tuple[int | None, int, str] | None:
+    """The first row of one document's history (``rows``, its rows of chain_rows) that breaks its
+    chain, or where the document row ``cur`` disagrees with its last row: (history id, version,
+    what is wrong), or None. :func:`_walk` over the one document."""
+    if not rows:
+        return None
+    _, broken, _ = _walk(secret, {cur.id: (cur.key, cur.content_sha256, cur.chain)}, rows, {})
+    return (broken[0]["history_id"], broken[0]["version"], broken[0]["problem"]) if broken else None
 
 
 def _check(secret: bytes, key: str, n: int, previous: str, content: str | None,
@@ -488,7 +482,7 @@ def record(svc: Session, key: str, at: datetime | None = None) -> dict:
     eng = svc.engine(cur.workflow_name, cur.workflow_version)
     wf = eng.workflow
     rows = list(files.chain_rows(svc.con, cur.id))
-    problem = _first_problem(svc.chain_key(), key, rows, (cur.content_sha256, cur.chain))
+    problem = _first_problem(svc.chain_key(), cur, rows)
     content = current_content(svc, cur)
     st = wf.states[cur.state]
     return {"key": key, "title": cur.title, "office": cur.office, "office_name": office_name,
@@ -513,6 +507,5 @@ def render_record(data: dict) -> str:
 def verify_chain(svc: Session, key: str) -> dict[str, Any]:
     """Whether one document's chain is intact, and its first bad row if not."""
     cur = svc.document(key)
-    problem = _first_problem(svc.chain_key(), key, list(files.chain_rows(svc.con, cur.id)),
-                             (cur.content_sha256, cur.chain))
+    problem = _first_problem(svc.chain_key(), cur, list(files.chain_rows(svc.con, cur.id)))
     return {"key": key, "intact": problem is None, "problem": None if problem is None else problem[2]}
